@@ -1,0 +1,38 @@
+# velo-tracker: `make` regenerates the bundle, `make test` runs every check, `make demo` runs the demo.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: all generate check test lint demo bench clean
+
+all: generate
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+generate: $(STAMP)
+	$(BIN)/velo-tracker generate
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Lint, drift and bundle checks, then the whole test suite.
+check: lint
+	$(BIN)/velo-tracker check
+	$(BIN)/pytest
+
+test: check
+
+# Docker compose when a Docker engine answers, else the native runner.
+demo: $(STAMP)
+	@if docker info >/dev/null 2>&1; then docker compose up --build; \
+	else echo "No Docker engine answers: running the native demo."; $(BIN)/velo-tracker demo; fi
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""velo-tracker: bounded error tracking for Python services, exposed to Prometheus."""

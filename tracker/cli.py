@@ -1,0 +1,51 @@
+"""The ``velo-tracker`` command: generate and check the bundle, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand -> (module, help). Each module provides configure_<name>(parser)
+# and run_<name>(args) -> int; they are imported only when used, so the library
+# itself needs none of the bundle's or the demo's dependencies.
+_COMMANDS = {
+    "generate": ("tracker.bundle.commands", "write the dashboard, alert rules and provisioning files"),
+    "check": ("tracker.bundle.commands", "fail if the committed bundle is stale or does not pass its checks"),
+    "demo-app": ("tracker.demo.commands", "run the demo service that records errors and serves /metrics"),
+    "demo": ("tracker.demo.commands", "run the demo app, Prometheus and Alertmanager natively on loopback"),
+}
+
+
+def _function_name(prefix: str, command: str) -> str:
+    return f"{prefix}_{command.replace('-', '_')}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="velo-tracker", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command, (module_name, help_text) in _COMMANDS.items():
+        sub_parser = sub.add_parser(command, help=help_text, description=help_text)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            sub_parser.set_defaults(_missing=f"{command} needs extra packages: {exc}. "
+                                    "Install them with: pip install 'velo-tracker[bundle]'")
+            continue
+        getattr(module, _function_name("configure", command))(sub_parser)
+        sub_parser.set_defaults(_run=getattr(module, _function_name("run", command)))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    missing = getattr(args, "_missing", None)
+    if missing:
+        print(f"velo-tracker: {missing}", file=sys.stderr)
+        return 2
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

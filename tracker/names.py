@@ -1,0 +1,166 @@
+"""The one definition of every metric and label name the library exposes.
+
+The collector, the dashboard generator, the alert rules and the lint all read
+names from here, so a name is typed exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_NAMESPACE = "velo"
+
+LABEL_MESSAGE = "message"
+LABEL_QUERY_TYPE = "query_type"
+LABEL_STATUS = "status"
+
+STATUS_SUCCESS = "success"
+STATUS_ERROR = "error"
+OTHER_QUERY_TYPE = "other"
+
+_NAMESPACE_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """A metric the library exposes, before a namespace is applied."""
+
+    key: str
+    suffix: str
+    kind: str  # "counter", "gauge" or "histogram"
+    help: str
+    labels: tuple[str, ...] = ()
+
+    def name(self, namespace: str = DEFAULT_NAMESPACE) -> str:
+        """The exposed name (for counters, with the ``_total`` suffix)."""
+        return f"{namespace}_{self.suffix}"
+
+    def series(self, namespace: str = DEFAULT_NAMESPACE) -> tuple[str, ...]:
+        """Every sample name this metric produces in the text format."""
+        name = self.name(namespace)
+        if self.kind == "histogram":
+            return (f"{name}_bucket", f"{name}_sum", f"{name}_count")
+        return (name,)
+
+
+ERROR_MESSAGES_TOTAL = MetricDef(
+    "error_messages_total",
+    "error_messages_total",
+    "counter",
+    "Error messages recorded since the process started or tracking was reset.",
+)
+UNIQUE_ERROR_TYPES = MetricDef(
+    "unique_error_types",
+    "unique_error_types",
+    "gauge",
+    "Distinct error types seen since start or reset (exact up to a cap, then a HyperLogLog estimate).",
+)
+BUFFERED_ERROR_MESSAGES = MetricDef(
+    "buffered_error_messages",
+    "buffered_error_messages",
+    "gauge",
+    "Distinct recent error messages held in the rolling buffer.",
+)
+ERROR_BUFFER_CAPACITY = MetricDef(
+    "error_buffer_capacity",
+    "error_buffer_capacity",
+    "gauge",
+    "Capacity of the rolling error buffer.",
+)
+BUFFERED_ERROR_OCCURRENCES = MetricDef(
+    "buffered_error_occurrences",
+    "buffered_error_occurrences",
+    "gauge",
+    "Occurrences of each error message currently in the rolling buffer.",
+    (LABEL_MESSAGE,),
+)
+BUFFERED_ERROR_LAST_SEEN = MetricDef(
+    "buffered_error_last_seen",
+    "buffered_error_last_seen_timestamp_seconds",
+    "gauge",
+    "Unix time each buffered error message was last seen.",
+    (LABEL_MESSAGE,),
+)
+SQL_QUERIES_TOTAL = MetricDef(
+    "sql_queries_total",
+    "sql_queries_total",
+    "counter",
+    "SQL queries executed, by query type and outcome.",
+    (LABEL_QUERY_TYPE, LABEL_STATUS),
+)
+SQL_QUERY_ERRORS_TOTAL = MetricDef(
+    "sql_query_errors_total",
+    "sql_query_errors_total",
+    "counter",
+    "SQL queries that failed, by query type.",
+    (LABEL_QUERY_TYPE,),
+)
+SQL_QUERY_DURATION = MetricDef(
+    "sql_query_duration",
+    "sql_query_duration_seconds",
+    "histogram",
+    "SQL query duration in seconds, by query type.",
+    (LABEL_QUERY_TYPE,),
+)
+SQL_RECORDS_PROCESSED_TOTAL = MetricDef(
+    "sql_records_processed_total",
+    "sql_records_processed_total",
+    "counter",
+    "Records processed by SQL queries, by query type.",
+    (LABEL_QUERY_TYPE,),
+)
+
+ALL_METRICS: tuple[MetricDef, ...] = (
+    ERROR_MESSAGES_TOTAL,
+    UNIQUE_ERROR_TYPES,
+    BUFFERED_ERROR_MESSAGES,
+    ERROR_BUFFER_CAPACITY,
+    BUFFERED_ERROR_OCCURRENCES,
+    BUFFERED_ERROR_LAST_SEEN,
+    SQL_QUERIES_TOTAL,
+    SQL_QUERY_ERRORS_TOTAL,
+    SQL_QUERY_DURATION,
+    SQL_RECORDS_PROCESSED_TOTAL,
+)
+
+
+def validate_namespace(namespace: str) -> str:
+    """Return ``namespace`` if it is a valid metric-name prefix, else raise ``ValueError``."""
+    if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
+        raise ValueError(
+            f"namespace must match [a-zA-Z_][a-zA-Z0-9_]* (got {namespace!r})"
+        )
+    return namespace
+
+
+class MetricNames:
+    """Resolved metric names for one namespace: ``MetricNames("velo").error_messages_total``."""
+
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self.namespace = validate_namespace(namespace)
+        for metric in ALL_METRICS:
+            setattr(self, metric.key, metric.name(namespace))
+
+    # Declared for type checkers and readers; set in __init__.
+    error_messages_total: str
+    unique_error_types: str
+    buffered_error_messages: str
+    error_buffer_capacity: str
+    buffered_error_occurrences: str
+    buffered_error_last_seen: str
+    sql_queries_total: str
+    sql_query_errors_total: str
+    sql_query_duration: str
+    sql_records_processed_total: str
+
+    def kind_of(self, series_name: str) -> str | None:
+        """The metric type behind an exposed sample name, or ``None`` if it is not ours."""
+        for metric in ALL_METRICS:
+            if series_name in metric.series(self.namespace):
+                return "counter" if series_name.endswith(("_bucket", "_count", "_sum")) and metric.kind == "histogram" else metric.kind
+        return None
+
+    def all_series(self) -> frozenset[str]:
+        """Every sample name the library can expose under this namespace."""
+        return frozenset(s for m in ALL_METRICS for s in m.series(self.namespace))

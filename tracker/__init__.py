@@ -1,1 +1,1 @@
-"""velo-tracker: bounded error tracking for Python services, exposed to Prometheus."""
+"""velo-tracker: bounded error tracking for Python services, exposed to Prometheus at scrape time."""

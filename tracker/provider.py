@@ -1,0 +1,164 @@
+"""``MetricsProvider``: the spec's API for recording errors and SQL queries."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import timedelta
+from numbers import Real
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from .buffer import ErrorEntry
+from .collector import ErrorTrackingCollector
+from .config import TrackerConfig
+from .normalize import MessageNormalizer
+from .sql import SqlQueryMetrics, clean_query_type
+from .stats import ErrorStats
+from .text import to_text
+from .tracking import ErrorTracker
+
+_log = logging.getLogger("tracker")
+
+
+class MetricsProvider:
+    """Records error messages and SQL queries; exposes them to Prometheus at scrape time.
+
+    ``registry`` is where the provider's collector is registered: a new private
+    :class:`~prometheus_client.CollectorRegistry` by default, or pass
+    ``prometheus_client.REGISTRY`` to add the metrics to an existing ``/metrics``.
+    """
+
+    def __init__(
+        self,
+        config: TrackerConfig | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        if config is None:
+            config = TrackerConfig()
+        elif not isinstance(config, TrackerConfig):
+            raise TypeError(f"config must be a TrackerConfig, not {type(config).__name__}")
+        self.config = config
+        self._normalizer = MessageNormalizer(config)
+        self._tracker: ErrorTracker | None = (
+            ErrorTracker(
+                capacity=config.buffer_capacity,
+                exact_unique_limit=config.exact_unique_limit,
+                top_errors_capacity=config.top_errors_capacity,
+            )
+            if config.enabled
+            else None
+        )
+        self._sql = SqlQueryMetrics(config.max_query_types, config.sql_duration_buckets)
+        self.collector = ErrorTrackingCollector(config.namespace, self._tracker, self._sql)
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.registry.register(self.collector)
+        self._internal_error_logged = False
+
+    # -- recording -------------------------------------------------------
+
+    def record_error_message(self, message: str | bytes | BaseException) -> None:
+        """Record one error: a ``str``, ``bytes`` (decoded with replacement) or an exception.
+
+        Any other type raises ``TypeError``; nothing else makes it raise.
+        """
+        text = message if type(message) is str else to_text(message)
+        if self._tracker is None:
+            return
+        try:
+            key = self._normalizer.normalize(text)
+            if key is not None:
+                self._tracker.record(key)
+        except Exception:  # the tracker must never break its caller
+            self._log_internal_error()
+
+    def record_sql_query_with_error(
+        self,
+        query_type: str,
+        duration: timedelta | float,
+        success: bool,
+        record_count: int,
+        error_message: str | bytes | BaseException | None = None,
+    ) -> None:
+        """Count a SQL query; when it failed and ``error_message`` is given, record that error too.
+
+        ``duration`` is a ``timedelta`` or seconds. A successful query's ``error_message`` is ignored.
+        """
+        if not isinstance(query_type, str):
+            raise TypeError(f"query_type must be a str, not {type(query_type).__name__}")
+        seconds = _duration_seconds(duration)
+        if not isinstance(success, bool):
+            raise TypeError(f"success must be a bool, not {type(success).__name__}")
+        if isinstance(record_count, bool) or not isinstance(record_count, int):
+            raise TypeError(f"record_count must be an int, not {type(record_count).__name__}")
+        if record_count < 0:
+            raise ValueError(f"record_count must be >= 0 (got {record_count})")
+        self._sql.observe(clean_query_type(query_type), seconds, success, record_count)
+        if not success and error_message is not None:
+            self.record_error_message(error_message)
+
+    def sync_error_metrics(self) -> None:
+        """Kept for the spec's callers; metrics are computed at scrape time, so this does nothing."""
+
+    def reset_error_tracking(self) -> None:
+        """Clear the buffer, the totals and the statistics (SQL query metrics are kept)."""
+        if self._tracker is not None:
+            self._tracker.reset()
+
+    # -- reading -----------------------------------------------------------
+
+    def get_error_stats(self) -> ErrorStats | None:
+        """One consistent snapshot of everything, or ``None`` when error tracking is disabled."""
+        return None if self._tracker is None else self._tracker.snapshot()
+
+    def get_top_errors(self, limit: int = 10) -> list[tuple[str, int]]:
+        """The ``limit`` most frequent error types since start or reset, as ``(message, count)``."""
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise TypeError(f"limit must be an int, not {type(limit).__name__}")
+        stats = self.get_error_stats()
+        return [] if stats is None else stats.get_top_errors(limit)
+
+    def get_error_messages(self) -> list[ErrorEntry]:
+        """The buffered errors, most recently seen first."""
+        return list(self._light_snapshot().entries) if self._tracker else []
+
+    def get_total_errors(self) -> int:
+        """Errors recorded since start or reset."""
+        return self._light_snapshot().total_errors if self._tracker else 0
+
+    def get_unique_error_types(self) -> int:
+        """Distinct error types since start or reset (an estimate past the exact cap)."""
+        return self._light_snapshot().unique_errors if self._tracker else 0
+
+    def get_buffered_error_count(self) -> int:
+        """Entries in the rolling buffer."""
+        return len(self._light_snapshot().entries) if self._tracker else 0
+
+    def get_metrics_text(self, openmetrics: bool = False) -> str:
+        """This provider's whole exposition, in the Prometheus text format or OpenMetrics."""
+        encode = generate_openmetrics if openmetrics else generate_latest
+        return encode(self.collector).decode("utf-8")
+
+    # -- internals -----------------------------------------------------------
+
+    def _light_snapshot(self) -> ErrorStats:
+        return self._tracker.snapshot(include_top=False)
+
+    def _log_internal_error(self) -> None:
+        if not self._internal_error_logged:
+            self._internal_error_logged = True
+            _log.warning("velo-tracker failed to record an error message; it was dropped", exc_info=True)
+
+
+def _duration_seconds(duration: object) -> float:
+    if isinstance(duration, timedelta):
+        seconds = duration.total_seconds()
+    elif isinstance(duration, Real) and not isinstance(duration, bool):
+        seconds = float(duration)
+    else:
+        raise TypeError(f"duration must be a timedelta or seconds, not {type(duration).__name__}")
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
+        raise ValueError(f"duration must be a finite, non-negative time (got {duration!r})")
+    return seconds

@@ -46,9 +46,8 @@ def test_text_format_round_trips_any_message_through_the_real_parser() -> None:
     parsed = families(provider.get_metrics_text())
     buffered = {e.message: e for e in provider.get_error_messages()}
     occurrences = {s.labels["message"]: s.value for s in parsed["velo_buffered_error_occurrences"].samples}
-    last_seen = {
-        s.labels["message"]: s.value for s in parsed["velo_buffered_error_last_seen_timestamp_seconds"].samples
-    }
+    last_seen_family = parsed["velo_buffered_error_last_seen_timestamp_seconds"]
+    last_seen = {s.labels["message"]: s.value for s in last_seen_family.samples}
     assert occurrences == {m: e.count for m, e in buffered.items()}
     assert last_seen == pytest.approx({m: e.last_seen for m, e in buffered.items()})
     assert parsed["velo_error_messages"].type == "counter"

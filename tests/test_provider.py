@@ -6,9 +6,9 @@ import logging
 from datetime import timedelta
 
 import pytest
+from tracker.stats import ErrorStats
 
 from tracker import ErrorEntry, MetricsProvider, TrackerConfig
-from tracker.stats import ErrorStats
 
 
 def test_spec_example_1_basic_error_tracking() -> None:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class capture_errors:  # noqa: N801 - used like a function: `with capture_errors(provider):`
+class capture_errors:
     """Context manager (sync or async) and decorator (sync or async functions).
 
     Exceptions that are instances of ``exceptions`` (default ``Exception``, so

@@ -93,7 +93,7 @@ class ErrorTrackingCollector:
                 errors.add_metric(label, row.errors)
                 records.add_metric(label, row.records)
                 cumulative, buckets = 0, []
-                for bound, count in zip(bounds, row.bucket_counts):
+                for bound, count in zip(bounds, row.bucket_counts, strict=True):
                     cumulative += count
                     buckets.append((bound, cumulative))
                 durations.add_metric(label, buckets, row.duration_sum)

@@ -87,7 +87,8 @@ class TrackerConfig:
             raise ValueError(
                 f"sql_duration_buckets must be a sequence of numbers (got {self.sql_duration_buckets!r})"
             ) from None
-        if not buckets or any(math.isnan(b) or b <= 0 for b in buckets) or list(buckets) != sorted(set(buckets)):
+        increasing = list(buckets) == sorted(set(buckets))
+        if not buckets or not increasing or any(math.isnan(b) or b <= 0 for b in buckets):
             raise ValueError(
                 "sql_duration_buckets must be positive, strictly increasing numbers "
                 f"(got {self.sql_duration_buckets!r})"

@@ -1,4 +1,4 @@
-"""Serving a provider: ``/metrics`` (text or OpenMetrics) and ``/errors`` (JSON), as WSGI, ASGI or a server."""
+"""Serving a provider: `/metrics` (text or OpenMetrics) and `/errors` (JSON) as WSGI, ASGI or a server."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def make_asgi_app(provider: MetricsProvider) -> Callable[..., Any]:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

@@ -158,7 +158,8 @@ class MetricNames:
         """The metric type behind an exposed sample name, or ``None`` if it is not ours."""
         for metric in ALL_METRICS:
             if series_name in metric.series(self.namespace):
-                return "counter" if series_name.endswith(("_bucket", "_count", "_sum")) and metric.kind == "histogram" else metric.kind
+                # A histogram's _bucket, _sum and _count series only ever grow, like counters.
+                return "counter" if metric.kind == "histogram" else metric.kind
         return None
 
     def all_series(self) -> frozenset[str]:

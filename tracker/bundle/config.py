@@ -1,0 +1,396 @@
+"""The one configuration that drives every generated artifact of the bundle.
+
+:class:`BundleConfig` is a frozen dataclass of small frozen sections. Every threshold,
+``for`` duration, severity, name and interval the generators use is a field here, so a
+value is changed in exactly one place. :func:`load_config` reads a YAML file with the
+same shape (see ``bundle.example.yml``); unknown keys and bad values raise
+:class:`ConfigError` naming the offending key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import DEFAULT_BUFFER_CAPACITY
+from ..names import DEFAULT_NAMESPACE, validate_namespace
+
+SEVERITIES = ("critical", "warning", "info")
+
+_DURATION_RE = re.compile(
+    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+)
+_DURATION_UNITS_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1_000, 1)
+_LABEL_VALUE_FORBIDDEN = re.compile(r'["\\\n]')
+_UID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_GRAFANA_TIME_RE = re.compile(r"^now(?:[-+]\d+[smhdwMy])?(?:/[smhdwMy])?$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, missing or invalid; the message names the key."""
+
+
+def parse_duration(text: str) -> int:
+    """Milliseconds in a Prometheus duration such as ``1m`` or ``1h30m``; ``ValueError`` if invalid."""
+    match = _DURATION_RE.match(text) if isinstance(text, str) else None
+    if not text or match is None:
+        raise ValueError(f"must be a Prometheus duration such as 30s, 5m or 1h30m (got {text!r})")
+    parts = zip(match.groups(), _DURATION_UNITS_MS, strict=True)
+    total = sum(int(count) * unit for count, unit in parts if count)
+    if total <= 0:
+        raise ValueError(f"must be a positive duration (got {text!r})")
+    return total
+
+
+def format_duration(milliseconds: int) -> str:
+    """The shortest Prometheus duration for ``milliseconds`` (``90000`` -> ``1m30s``)."""
+    parts = []
+    rest = milliseconds
+    for suffix, unit in zip(("y", "w", "d", "h", "m", "s", "ms"), _DURATION_UNITS_MS, strict=True):
+        count, rest = divmod(rest, unit)
+        if count:
+            parts.append(f"{count}{suffix}")
+    return "".join(parts) or "0s"
+
+
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number (got {value!r})")
+    return value
+
+
+def _check_duration(name: str, value: str) -> None:
+    try:
+        parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
+
+
+def _check_text(name: str, value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string (got {value!r})")
+
+
+@dataclass(frozen=True)
+class ThresholdSteps:
+    """A stat panel's colour steps: green below ``yellow``, then yellow, orange, and red from ``red``."""
+
+    yellow: float
+    orange: float
+    red: float
+
+    def __post_init__(self) -> None:
+        for name in ("yellow", "orange", "red"):
+            _number(name, getattr(self, name))
+        if not self.yellow < self.orange < self.red:
+            raise ValueError(
+                "thresholds must increase: yellow < orange < red "
+                f"(got {self.yellow}, {self.orange}, {self.red})"
+            )
+
+
+@dataclass(frozen=True)
+class PanelsConfig:
+    """Colour thresholds of the three stat panels (the spec's values by default)."""
+
+    total_error_count: ThresholdSteps = ThresholdSteps(yellow=5, orange=10, red=20)
+    unique_error_types: ThresholdSteps = ThresholdSteps(yellow=2, orange=4, red=8)
+    # Red is "buffer full": the library's default buffer capacity.
+    buffered_error_messages: ThresholdSteps = ThresholdSteps(yellow=5, orange=8, red=DEFAULT_BUFFER_CAPACITY)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """An alert without a numeric threshold: how long it must hold, and how severe it is."""
+
+    for_: str = field(metadata={"key": "for"})
+    severity: str
+
+    def __post_init__(self) -> None:
+        _check_duration("for", self.for_)
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)} (got {self.severity!r})")
+
+
+@dataclass(frozen=True)
+class ThresholdAlertSettings(AlertSettings):
+    """An alert that fires while a value stays above ``threshold`` for ``for``."""
+
+    threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _number("threshold", self.threshold)
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """The four alerts, and where their runbooks live."""
+
+    runbook_url_base: str = "https://github.com/velostream/velo-tracker/blob/main/README.md#"
+    """Each alert's ``runbook_url`` is this base followed by the alert name in lower case."""
+    error_types_high: ThresholdAlertSettings = ThresholdAlertSettings(
+        for_="5m", severity="warning", threshold=5
+    )
+    """More than ``threshold`` distinct error types on an instance (the spec's error_rate_too_high)."""
+    error_buffer_full: AlertSettings = AlertSettings(for_="1m", severity="warning")
+    """The rolling buffer at its capacity (the spec's error_buffer_full)."""
+    error_rate_high: ThresholdAlertSettings = ThresholdAlertSettings(
+        for_="5m", severity="critical", threshold=1.0
+    )
+    """A job records more than ``threshold`` errors per second, averaged over 5 minutes."""
+    error_tracking_absent: AlertSettings = AlertSettings(for_="5m", severity="critical")
+    """The job exposes no error metrics."""
+
+    def __post_init__(self) -> None:
+        _check_text("runbook_url_base", self.runbook_url_base)
+        if self.error_types_high.threshold < 0 or self.error_rate_high.threshold < 0:
+            raise ValueError("alert thresholds must be >= 0")
+
+    def all(self) -> dict[str, AlertSettings]:
+        """Every alert's settings by config key, in the order the rules are written."""
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "runbook_url_base"
+        }
+
+
+@dataclass(frozen=True)
+class DatasourceConfig:
+    """The Prometheus datasource Grafana provisioning creates (the dashboard itself names none)."""
+
+    uid: str = "prometheus"
+    name: str = "Prometheus"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.uid, str) or not _UID_RE.match(self.uid):
+            raise ValueError(f"uid must be 1-40 letters, digits, '-' or '_' (got {self.uid!r})")
+        _check_text("name", self.name)
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """Identity and defaults of the Grafana dashboard."""
+
+    uid: str = "velostream-error-tracking"
+    title: str = "Velostream Error Tracking"
+    tags: tuple[str, ...] = ("velostream", "error-tracking", "prometheus")
+    refresh: str = "30s"
+    time_from: str = "now-1h"
+    time_to: str = "now"
+    timezone: str = "browser"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.uid, str) or not _UID_RE.match(self.uid):
+            raise ValueError(f"uid must be 1-40 letters, digits, '-' or '_' (got {self.uid!r})")
+        _check_text("title", self.title)
+        if not all(isinstance(tag, str) and tag for tag in self.tags):
+            raise ValueError(f"tags must be non-empty strings (got {list(self.tags)!r})")
+        _check_duration("refresh", self.refresh)
+        for name in ("time_from", "time_to"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _GRAFANA_TIME_RE.match(value):
+                raise ValueError(f"{name} must be a relative Grafana time such as now-1h (got {value!r})")
+        _check_text("timezone", self.timezone)
+
+
+@dataclass(frozen=True)
+class PrometheusConfig:
+    """How Prometheus scrapes the service and evaluates the rules."""
+
+    scrape_interval: str = "15s"
+    evaluation_interval: str = "15s"
+    metrics_path: str = "/metrics"
+
+    def __post_init__(self) -> None:
+        _check_duration("scrape_interval", self.scrape_interval)
+        _check_duration("evaluation_interval", self.evaluation_interval)
+        if not isinstance(self.metrics_path, str) or not self.metrics_path.startswith("/"):
+            raise ValueError(f"metrics_path must start with '/' (got {self.metrics_path!r})")
+
+
+@dataclass(frozen=True)
+class AlertmanagerConfig:
+    """Alertmanager's one route and its webhook receiver."""
+
+    receiver: str = "demo-webhook"
+    group_by: tuple[str, ...] = ("alertname", "job", "instance")
+    group_wait: str = "10s"
+    group_interval: str = "1m"
+    repeat_interval: str = "4h"
+
+    def __post_init__(self) -> None:
+        _check_text("receiver", self.receiver)
+        if not all(isinstance(label, str) and label for label in self.group_by):
+            raise ValueError(f"group_by must be label names (got {list(self.group_by)!r})")
+        for name in ("group_wait", "group_interval", "repeat_interval"):
+            _check_duration(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class BundleConfig:
+    """Everything the dashboard, rules and provisioning generators read."""
+
+    namespace: str = DEFAULT_NAMESPACE
+    """Metric-name prefix the service's ``TrackerConfig(namespace=...)`` uses."""
+    job: str = "velostream"
+    """Prometheus ``job`` label of the service: the scrape job's name, and the alerts' selector."""
+    buffer_capacity: int = DEFAULT_BUFFER_CAPACITY
+    """The service's ``TrackerConfig.buffer_capacity``: rows of the "Last N Error Messages" table."""
+    datasource: DatasourceConfig = DatasourceConfig()
+    dashboard: DashboardConfig = DashboardConfig()
+    panels: PanelsConfig = PanelsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+
+    def __post_init__(self) -> None:
+        validate_namespace(self.namespace)
+        if not isinstance(self.job, str) or not self.job or _LABEL_VALUE_FORBIDDEN.search(self.job):
+            raise ValueError(
+                f"job must be a non-empty label value without quotes or backslashes (got {self.job!r})"
+            )
+        if isinstance(self.buffer_capacity, bool) or not isinstance(self.buffer_capacity, int) \
+                or self.buffer_capacity < 1:
+            raise ValueError(f"buffer_capacity must be an int >= 1 (got {self.buffer_capacity!r})")
+
+    def with_overrides(self, namespace: str | None = None, job: str | None = None) -> BundleConfig:
+        """A copy with the command line's ``--namespace`` and ``--job`` applied (``None`` keeps a value)."""
+        changes = {k: v for k, v in (("namespace", namespace), ("job", job)) if v is not None}
+        return _checked(lambda: dataclasses.replace(self, **changes))
+
+    def with_alert_for(self, duration: str) -> BundleConfig:
+        """A copy whose every alert holds for ``duration`` (for end-to-end tests that cannot wait minutes)."""
+        def make() -> BundleConfig:
+            alerts = {name: dataclasses.replace(s, for_=duration) for name, s in self.alerts.all().items()}
+            return dataclasses.replace(self, alerts=dataclasses.replace(self.alerts, **alerts))
+
+        return _checked(make)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as plain data with the YAML file's keys."""
+        return _to_plain(self)
+
+
+def _checked(make):
+    try:
+        return make()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _key(f: dataclasses.Field) -> str:
+    return f.metadata.get("key", f.name)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {_key(f): _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _describe(tp: Any) -> str:
+    if tp is float:
+        return "a number"
+    if tp is int:
+        return "an integer"
+    if tp is str:
+        return "a string"
+    if tp is bool:
+        return "true or false"
+    if typing.get_origin(tp) is tuple:
+        return "a list of strings"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return str(tp)
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    """``value`` from YAML as type ``tp``; raises :class:`ConfigError` naming ``path``."""
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, {} if value is None else value, path)  # an empty section keeps its defaults
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (item_type, _ellipsis) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: must be {_describe(tp)} (got {value!r})")
+        return tuple(_convert(item_type, item, f"{path}[{i}]") for i, item in enumerate(value))
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+    }[tp](value)
+    if not ok:
+        raise ConfigError(f"{path}: must be {_describe(tp)} (got {value!r})")
+    return value
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    where = f"{path}: " if path else ""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'the configuration '}must be a mapping (got {data!r})")
+    hints = typing.get_type_hints(cls)
+    fields = {_key(f): f for f in dataclasses.fields(cls)}
+    unknown = sorted(str(k) for k in data if k not in fields)
+    if unknown:
+        raise ConfigError(f"{where}unknown key {unknown[0]!r}; expected one of: {', '.join(fields)}")
+    kwargs = {}
+    for key, f in fields.items():
+        if key in data:
+            kwargs[f.name] = _convert(hints[f.name], data[key], f"{path}.{key}" if path else key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            if path in _DEFAULT_SECTIONS:  # a partially given section keeps its defaults
+                continue
+            raise ConfigError(f"{where}missing key {key!r}")
+    try:
+        if path in _DEFAULT_SECTIONS:
+            return dataclasses.replace(_DEFAULT_SECTIONS[path], **kwargs)
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"{where}{exc}") from None
+
+
+# Sections whose defaults are instances (an alert's defaults, a panel's thresholds): a YAML
+# file may give only some of their keys, and the rest keep the default instance's values.
+_DEFAULT_SECTIONS: dict[str, Any] = {
+    **{f"panels.{f.name}": f.default for f in dataclasses.fields(PanelsConfig)},
+    **{
+        f"alerts.{f.name}": f.default
+        for f in dataclasses.fields(AlertsConfig)
+        if dataclasses.is_dataclass(f.default)
+    },
+}
+
+
+def config_from_dict(data: dict[str, Any] | None) -> BundleConfig:
+    """A :class:`BundleConfig` from plain data shaped like the YAML file (``None`` gives the defaults)."""
+    return _build(BundleConfig, {} if data is None else data, "")
+
+
+def load_config(path: str | Path | None) -> BundleConfig:
+    """Read a YAML configuration file; ``None`` gives the defaults."""
+    if path is None:
+        return BundleConfig()
+    import yaml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 METRICS_PATH = "/metrics"
 ERRORS_PATH = "/errors"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+JSON_TOP_ERRORS = 50
+"""How many of the most frequent error types the JSON view lists."""
 
 Response = tuple[str, list[tuple[str, str]], bytes]
 
@@ -27,7 +29,7 @@ Response = tuple[str, list[tuple[str, str]], bytes]
 def errors_json(provider: MetricsProvider) -> bytes:
     """The JSON view: buffer, statistics and top errors (``{"enabled": false}`` when disabled)."""
     stats = provider.get_error_stats()
-    body = {"enabled": False} if stats is None else {"enabled": True, **stats.to_dict()}
+    body = {"enabled": False} if stats is None else {"enabled": True, **stats.to_dict(JSON_TOP_ERRORS)}
     return json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
 
 

@@ -117,8 +117,11 @@ class MetricsProvider:
         """The ``limit`` most frequent error types since start or reset, as ``(message, count)``."""
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise TypeError(f"limit must be an int, not {type(limit).__name__}")
-        stats = self.get_error_stats()
-        return [] if stats is None else stats.get_top_errors(limit)
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0 (got {limit})")
+        if self._tracker is None:
+            return []
+        return self._tracker.snapshot(top_limit=limit).get_top_errors(limit)
 
     def get_error_messages(self) -> list[ErrorEntry]:
         """The buffered errors, most recently seen first."""

@@ -28,8 +28,8 @@ Response = tuple[str, list[tuple[str, str]], bytes]
 
 def errors_json(provider: MetricsProvider) -> bytes:
     """The JSON view: buffer, statistics and top errors (``{"enabled": false}`` when disabled)."""
-    stats = provider.get_error_stats()
-    body = {"enabled": False} if stats is None else {"enabled": True, **stats.to_dict(JSON_TOP_ERRORS)}
+    stats = provider.get_error_stats(top_limit=JSON_TOP_ERRORS)
+    body = {"enabled": False} if stats is None else {"enabled": True, **stats.to_dict()}
     return json.dumps(body, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
 
 

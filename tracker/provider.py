@@ -109,9 +109,12 @@ class MetricsProvider:
 
     # -- reading -----------------------------------------------------------
 
-    def get_error_stats(self) -> ErrorStats | None:
-        """One consistent snapshot of everything, or ``None`` when error tracking is disabled."""
-        return None if self._tracker is None else self._tracker.snapshot()
+    def get_error_stats(self, top_limit: int | None = None) -> ErrorStats | None:
+        """One consistent snapshot of everything, or ``None`` when error tracking is disabled.
+
+        ``top_limit`` keeps only that many top errors (default: every monitored type).
+        """
+        return None if self._tracker is None else self._tracker.snapshot(top_limit=top_limit)
 
     def get_top_errors(self, limit: int = 10) -> list[tuple[str, int]]:
         """The ``limit`` most frequent error types since start or reset, as ``(message, count)``."""

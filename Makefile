@@ -26,10 +26,12 @@ check: lint
 
 test: check
 
-# Docker compose when a Docker engine answers, else the native runner.
+# Docker compose when a Docker engine answers (and .env sets Grafana's password), else the native runner.
 demo: $(STAMP)
-	@if docker info >/dev/null 2>&1; then docker compose up --build; \
-	else echo "No Docker engine answers: running the native demo."; $(BIN)/velo-tracker demo; fi
+	@if docker info >/dev/null 2>&1; then \
+	  if [ ! -f .env ]; then echo "Copy .env.example to .env and set GF_SECURITY_ADMIN_PASSWORD first."; exit 2; fi; \
+	  if docker compose version >/dev/null 2>&1; then docker compose up --build; else docker-compose up --build; fi; \
+	else echo "No Docker engine answers: running the native demo (Ctrl-C stops it)."; $(BIN)/velo-tracker demo; fi
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -158,3 +158,9 @@ def test_parse_duration(text, ms):
 @given(st.integers(min_value=1, max_value=10**12))
 def test_format_then_parse_duration_round_trips(ms):
     assert parse_duration(format_duration(ms)) == ms
+
+
+def test_buffered_red_threshold_cannot_exceed_the_buffer_capacity():
+    with pytest.raises(ValueError, match=r"panels\.buffered_error_messages\.red .*buffer_capacity"):
+        BundleConfig(buffer_capacity=5)
+    assert BundleConfig(buffer_capacity=20).panels.buffered_error_messages.red == DEFAULT_BUFFER_CAPACITY

@@ -345,7 +345,13 @@ def test_a_failed_record_releases_the_lock_and_counts_nothing() -> None:
 
 
 def test_recording_waits_for_a_held_lock_then_counts() -> None:
-    tracker = ErrorTracker()
+    clock_reads = []
+
+    def counting_clock() -> float:  # read by record() just before it takes the lock
+        clock_reads.append(1)
+        return time.time()
+
+    tracker = ErrorTracker(clock=counting_clock)
     held, release = threading.Event(), threading.Event()
 
     def hold_the_lock() -> None:
@@ -359,7 +365,10 @@ def test_recording_waits_for_a_held_lock_then_counts() -> None:
     recorders = [threading.Thread(target=tracker.record, args=(f"k{i % 3}",)) for i in range(6)]
     for thread in recorders:
         thread.start()
-    time.sleep(0.2)  # let the recorders reach the lock
+    deadline = time.monotonic() + 30
+    while len(clock_reads) < len(recorders) and time.monotonic() < deadline:  # every recorder at the lock
+        held.wait(0.01)
+    assert len(clock_reads) == len(recorders)
     assert tracker._total == 0 and len(tracker._slots) == 0  # nothing changed while held
     release.set()
     for thread in [*recorders, holder]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .config import DEFAULT_BUFFER_CAPACITY
+
 #: One buffered error as plain values: ``(message, count, first_seen, last_seen)``.
 Row = tuple[str, int, float, float]
 
@@ -37,7 +39,7 @@ class ErrorMessageBuffer:
 
     __slots__ = ("_capacity", "_slots")
 
-    def __init__(self, capacity: int = 10) -> None:
+    def __init__(self, capacity: int = DEFAULT_BUFFER_CAPACITY) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int):
             raise ValueError(f"capacity must be an int >= 1 (got {capacity!r})")
         if capacity < 1:

@@ -9,6 +9,8 @@ import heapq
 import math
 from operator import itemgetter
 
+from .config import DEFAULT_EXACT_UNIQUE_LIMIT, DEFAULT_TOP_ERRORS_CAPACITY
+
 MASK64 = (1 << 64) - 1
 """Masks Python's signed ``hash()`` to the unsigned 64-bit value the sketches take."""
 
@@ -116,7 +118,7 @@ class UniqueCounter:
 
     __slots__ = ("_exact", "_exact_limit", "_hll", "_precision")
 
-    def __init__(self, exact_limit: int = 10_000, precision: int = 14) -> None:
+    def __init__(self, exact_limit: int = DEFAULT_EXACT_UNIQUE_LIMIT, precision: int = 14) -> None:
         if isinstance(exact_limit, bool) or not isinstance(exact_limit, int) or exact_limit < 0:
             raise ValueError(f"exact_limit must be an int >= 0 (got {exact_limit!r})")
         HyperLogLog(precision)  # validates precision
@@ -182,7 +184,7 @@ class SpaceSaving:
 
     __slots__ = ("_capacity", "_counts", "_errors", "_evicted", "_heap", "_seq")
 
-    def __init__(self, capacity: int = 1000) -> None:
+    def __init__(self, capacity: int = DEFAULT_TOP_ERRORS_CAPACITY) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be an int >= 1 (got {capacity!r})")
         self._capacity = capacity

@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Callable
 
 from .buffer import ErrorEntry, ErrorMessageBuffer
+from .config import DEFAULT_BUFFER_CAPACITY, DEFAULT_EXACT_UNIQUE_LIMIT, DEFAULT_TOP_ERRORS_CAPACITY
 from .sketches import MASK64, SpaceSaving, UniqueCounter, rank_counters
 from .stats import ErrorStats, TopError
 
@@ -52,9 +53,9 @@ class ErrorTracker:
 
     def __init__(
         self,
-        capacity: int = 10,
-        exact_unique_limit: int = 10_000,
-        top_errors_capacity: int = 1000,
+        capacity: int = DEFAULT_BUFFER_CAPACITY,
+        exact_unique_limit: int = DEFAULT_EXACT_UNIQUE_LIMIT,
+        top_errors_capacity: int = DEFAULT_TOP_ERRORS_CAPACITY,
         clock: Callable[[], float] = time.time,
     ) -> None:
         _require_int("capacity", capacity, 1)

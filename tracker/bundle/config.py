@@ -257,6 +257,12 @@ class BundleConfig:
         if isinstance(self.buffer_capacity, bool) or not isinstance(self.buffer_capacity, int) \
                 or self.buffer_capacity < 1:
             raise ValueError(f"buffer_capacity must be an int >= 1 (got {self.buffer_capacity!r})")
+        red = self.panels.buffered_error_messages.red
+        if red > self.buffer_capacity:
+            raise ValueError(
+                f"panels.buffered_error_messages.red ({red:g}) is above buffer_capacity "
+                f"({self.buffer_capacity}): a buffer never holds more than its capacity"
+            )
 
     def with_overrides(self, namespace: str | None = None, job: str | None = None) -> BundleConfig:
         """A copy with the command line's ``--namespace`` and ``--job`` applied (``None`` keeps a value)."""

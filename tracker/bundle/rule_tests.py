@@ -19,7 +19,17 @@ from ..names import MetricNames
 from .config import BundleConfig, format_duration, parse_duration
 from .output import to_yaml
 from .promql import RATE_WINDOW, RecordedNames, equals, selector
-from .rules import ALERTING_GROUP, RECORDING_GROUP, RULES_FILE, AlertRule, alert_rules
+from .rules import (
+    ALERTING_GROUP,
+    ERROR_BUFFER_FULL,
+    ERROR_RATE_HIGH,
+    ERROR_TRACKING_ABSENT,
+    ERROR_TYPES_HIGH,
+    RECORDING_GROUP,
+    RULES_FILE,
+    AlertRule,
+    alert_rules,
+)
 
 TESTS_DIR = "tests"
 TESTS_FILE = "velostream-error-tracking.test.yml"
@@ -136,7 +146,7 @@ def _scenarios(config: BundleConfig) -> Iterable[_Scenario]:
     on_instance = {"job": job, "instance": INSTANCE_1}
 
     # VeloErrorTypesHigh: more than `threshold` unique types for `for`.
-    rule = rules["VeloErrorTypesHigh"]
+    rule = rules[ERROR_TYPES_HIGH]
     settings = config.alerts.error_types_high
     hold = parse_duration(settings.for_)
     above = settings.threshold + 1
@@ -151,7 +161,7 @@ def _scenarios(config: BundleConfig) -> Iterable[_Scenario]:
     yield s
 
     # VeloErrorBufferFull: buffered messages at the exposed capacity for `for`.
-    rule = rules["VeloErrorBufferFull"]
+    rule = rules[ERROR_BUFFER_FULL]
     settings = config.alerts.error_buffer_full
     hold = parse_duration(settings.for_)
     capacity = config.buffer_capacity
@@ -177,7 +187,7 @@ def _scenarios(config: BundleConfig) -> Iterable[_Scenario]:
     # VeloErrorRateHigh: the job's error rate over the window above `threshold` for `for`.
     # A counter's rate needs two samples, so the condition cannot hold before one step:
     # at `for` the alert is at most pending; once the window is full the rate is exact.
-    rule = rules["VeloErrorRateHigh"]
+    rule = rules[ERROR_RATE_HIGH]
     settings = config.alerts.error_rate_high
     hold = parse_duration(settings.for_)
     threshold = settings.threshold
@@ -201,7 +211,7 @@ def _scenarios(config: BundleConfig) -> Iterable[_Scenario]:
     yield s
 
     # VeloErrorTrackingAbsent: no error-count series from the job for `for`.
-    rule = rules["VeloErrorTrackingAbsent"]
+    rule = rules[ERROR_TRACKING_ABSENT]
     settings = config.alerts.error_tracking_absent
     hold = parse_duration(settings.for_)
     s = _Scenario(f"{rule.name} fires once the job's metrics have been missing for {settings.for_}", step)

@@ -22,6 +22,12 @@ RULE_FILE_GLOB = "*.rules.yml"
 RECORDING_GROUP = "velo-error-tracking.rules"
 ALERTING_GROUP = "velo-error-tracking.alerts"
 
+# The alerts' names, in the monitoring mixins' CamelCase with the Velo prefix.
+ERROR_TYPES_HIGH = "VeloErrorTypesHigh"
+ERROR_BUFFER_FULL = "VeloErrorBufferFull"
+ERROR_RATE_HIGH = "VeloErrorRateHigh"
+ERROR_TRACKING_ABSENT = "VeloErrorTrackingAbsent"
+
 
 @dataclass(frozen=True)
 class AlertRule:
@@ -80,7 +86,7 @@ def alert_rules(config: BundleConfig) -> list[AlertRule]:
     rate_high = alerts.error_rate_high
     return [
         AlertRule(
-            name="VeloErrorTypesHigh",
+            name=ERROR_TYPES_HIGH,
             expr=f"{selector(names.unique_error_types, job)} > {_number(types_high.threshold)}",
             settings=types_high,
             summary="Many distinct error types are being recorded.",
@@ -91,7 +97,7 @@ def alert_rules(config: BundleConfig) -> list[AlertRule]:
             ),
         ),
         AlertRule(
-            name="VeloErrorBufferFull",
+            name=ERROR_BUFFER_FULL,
             expr=(
                 f"{selector(names.buffered_error_messages, job)}"
                 f" >= {selector(names.error_buffer_capacity, job)}"
@@ -106,7 +112,7 @@ def alert_rules(config: BundleConfig) -> list[AlertRule]:
             ),
         ),
         AlertRule(
-            name="VeloErrorRateHigh",
+            name=ERROR_RATE_HIGH,
             expr=f"{selector(recorded.job_error_rate, job)} > {_number(rate_high.threshold)}",
             settings=rate_high,
             summary="Errors are being recorded at a high rate.",
@@ -116,7 +122,7 @@ def alert_rules(config: BundleConfig) -> list[AlertRule]:
             ),
         ),
         AlertRule(
-            name="VeloErrorTrackingAbsent",
+            name=ERROR_TRACKING_ABSENT,
             expr=f"absent({selector(names.error_messages_total, job)})",
             settings=alerts.error_tracking_absent,
             summary="Error tracking metrics are missing.",

@@ -36,7 +36,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from tracker import MetricsProvider, TrackerConfig
+from tracker.config import DEFAULT_BUFFER_CAPACITY
 from tracker.exposition import make_server, make_wsgi_app
+from tracker.names import DEFAULT_NAMESPACE
 
 from .scenario import STORM_TYPES, Scenario
 
@@ -69,9 +71,9 @@ class DemoSettings:
     """Distinct error types one storm spreads over by default (more than the buffer holds)."""
     paused: bool = False
     """Start with the workload paused (``POST /resume`` starts it)."""
-    namespace: str = "velo"
+    namespace: str = DEFAULT_NAMESPACE
     """Metric-name prefix (as ``velo-tracker generate --namespace``)."""
-    buffer_capacity: int = 10
+    buffer_capacity: int = DEFAULT_BUFFER_CAPACITY
     """The rolling buffer's capacity."""
 
     def __post_init__(self) -> None:

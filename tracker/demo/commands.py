@@ -11,6 +11,9 @@ import logging
 import sys
 from pathlib import Path
 
+from tracker.config import DEFAULT_BUFFER_CAPACITY
+from tracker.names import DEFAULT_NAMESPACE
+
 _DASHBOARD_FILE = Path("dashboards") / "velostream-error-tracking.json"
 
 
@@ -47,9 +50,10 @@ def configure_demo_app(parser: argparse.ArgumentParser) -> None:
                         help="errors one storm records (default: 1000)")
     parser.add_argument("--paused", action="store_true",
                         help="start with the workload paused (POST /resume starts it)")
-    parser.add_argument("--namespace", default="velo", help="metric-name prefix (default: velo)")
-    parser.add_argument("--buffer-capacity", type=int, default=10, metavar="N",
-                        help="distinct recent errors the buffer holds (default: 10)")
+    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE,
+                        help=f"metric-name prefix (default: {DEFAULT_NAMESPACE})")
+    parser.add_argument("--buffer-capacity", type=int, default=DEFAULT_BUFFER_CAPACITY, metavar="N",
+                        help=f"distinct recent errors the buffer holds (default: {DEFAULT_BUFFER_CAPACITY})")
 
 
 def run_demo_app(args: argparse.Namespace) -> int:

@@ -253,3 +253,37 @@ def test_namespace_prefixes_every_metric() -> None:
         line.split()[2] for line in metrics.get_metrics_text().splitlines() if line.startswith("# TYPE")
     }
     assert names and all(name.startswith("myapp_") for name in names)
+
+
+def _letters(i: int) -> str:
+    out = []
+    while True:
+        i, digit = divmod(i, 26)
+        out.append("abcdefghijklmnopqrstuvwxyz"[digit])
+        if i == 0:
+            return "".join(out)
+
+
+def test_memory_stays_bounded_through_the_whole_pipeline() -> None:
+    """Distinct short and long messages, scrubbed, fingerprinted, cached and counted: bounded memory."""
+    import gc
+    import tracemalloc
+
+    metrics = MetricsProvider()
+    filler = " ".join(["lorem"] * 200)  # makes each long message ~1,200 characters
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(150_000):
+            metrics.record_error_message(f"failure kind {_letters(i)}")
+        for i in range(15_000):
+            metrics.record_error_message(f"long failure {_letters(i)} {filler}")
+        gc.collect()
+        grew = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert metrics.get_total_errors() == 165_000
+    assert metrics.get_buffered_error_count() == metrics.config.buffer_capacity
+    assert metrics.get_unique_error_types() > 150_000 * 0.96
+    assert grew < 10 * 1024 * 1024, f"grew {grew / 1e6:.1f} MB"

@@ -303,3 +303,12 @@ def test_a_megabyte_of_strange_text_is_handled() -> None:
     assert len(result) <= 256
     result.encode("utf-8")
     assert "4111" not in result
+
+
+def test_long_raw_messages_are_not_cached() -> None:
+    from tracker.normalize import CACHEABLE_LENGTH
+
+    normalizer = MessageNormalizer(TrackerConfig())
+    normalizer.normalize("short message")
+    normalizer.normalize("word " * (CACHEABLE_LENGTH // 5 + 1))
+    assert normalizer.cached_count == 1

@@ -16,6 +16,9 @@ __all__ = ["EMPTY_MESSAGE", "RAW_LENGTH_LIMIT", "UNPROCESSABLE_MESSAGE", "Messag
 #: Characters of a raw message that are looked at; the rest is dropped first, so a 1 MB
 #: message costs no more than a 4 KB one. (Displayed messages are far shorter anyway.)
 RAW_LENGTH_LIMIT = 4096
+#: Longest raw message whose result is cached: bounds the cache to about
+#: ``message_cache_size`` × 1.3 K characters however long the messages are.
+CACHEABLE_LENGTH = 1024
 #: Shown for a message that is empty once cleaned.
 EMPTY_MESSAGE = "<empty>"
 #: Shown in the unexpected case that the built-in pipeline itself fails on a message.
@@ -73,7 +76,7 @@ class MessageNormalizer:
         except Exception:  # a bug of ours must not break the caller
             self._warn_once("internal", "tracker: could not normalize an error message", exc_info=True)
             return UNPROCESSABLE_MESSAGE
-        if self._cache_size and len(raw) <= RAW_LENGTH_LIMIT:
+        if self._cache_size and len(raw) <= CACHEABLE_LENGTH:
             cache = self._cache
             cache[raw] = result
             if len(cache) > self._cache_size:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections import OrderedDict
 
 from .config import TrackerConfig
@@ -120,7 +119,7 @@ class MessageNormalizer:
             text = truncate(text, self._max_length)
         elif not text:
             text = EMPTY_MESSAGE
-        return sys.intern(text)
+        return text
 
     def _run_hook(self, text: str) -> str | None:
         """The hook's text (capped), ``None`` to drop, or ``text`` itself when the hook fails."""

@@ -57,16 +57,19 @@ class ErrorTrackingCollector:
 
         occurrences = per_message(n.BUFFERED_ERROR_OCCURRENCES)
         last_seen = per_message(n.BUFFERED_ERROR_LAST_SEEN)
+        first_seen = per_message(n.BUFFERED_ERROR_FIRST_SEEN)
         entries = () if stats is None else stats.entries
         for entry in entries:
             occurrences.add_metric((entry.message,), entry.count)
             last_seen.add_metric((entry.message,), entry.last_seen)
+            first_seen.add_metric((entry.message,), entry.first_seen)
         yield scalar(CounterMetricFamily, n.ERROR_MESSAGES_TOTAL, stats and stats.total_errors)
         yield scalar(GaugeMetricFamily, n.UNIQUE_ERROR_TYPES, stats and stats.unique_errors)
         yield scalar(GaugeMetricFamily, n.BUFFERED_ERROR_MESSAGES, len(entries))
         yield scalar(GaugeMetricFamily, n.ERROR_BUFFER_CAPACITY, stats and stats.buffer_capacity)
         yield occurrences
         yield last_seen
+        yield first_seen
 
     def _sql_families(self, empty: bool) -> Iterator[Metric]:
         ns = self._names.namespace

@@ -14,6 +14,7 @@ DEFAULT_NAMESPACE = "velo"
 LABEL_MESSAGE = "message"
 LABEL_QUERY_TYPE = "query_type"
 LABEL_STATUS = "status"
+LABEL_REASON = "reason"
 
 STATUS_SUCCESS = "success"
 STATUS_ERROR = "error"
@@ -82,6 +83,20 @@ BUFFERED_ERROR_LAST_SEEN = MetricDef(
     "Unix time each buffered error message was last seen.",
     (LABEL_MESSAGE,),
 )
+BUFFERED_ERROR_FIRST_SEEN = MetricDef(
+    "buffered_error_first_seen",
+    "buffered_error_first_seen_timestamp_seconds",
+    "gauge",
+    "Unix time each buffered error message was first seen (since it entered the buffer).",
+    (LABEL_MESSAGE,),
+)
+ERROR_TRACKING_DROPPED_TOTAL = MetricDef(
+    "error_tracking_dropped_total",
+    "error_tracking_dropped_total",
+    "counter",
+    "Error messages the tracker did not record, by reason (re-entrant call, hook, internal failure).",
+    (LABEL_REASON,),
+)
 SQL_QUERIES_TOTAL = MetricDef(
     "sql_queries_total",
     "sql_queries_total",
@@ -118,6 +133,8 @@ ALL_METRICS: tuple[MetricDef, ...] = (
     ERROR_BUFFER_CAPACITY,
     BUFFERED_ERROR_OCCURRENCES,
     BUFFERED_ERROR_LAST_SEEN,
+    BUFFERED_ERROR_FIRST_SEEN,
+    ERROR_TRACKING_DROPPED_TOTAL,
     SQL_QUERIES_TOTAL,
     SQL_QUERY_ERRORS_TOTAL,
     SQL_QUERY_DURATION,
@@ -149,6 +166,8 @@ class MetricNames:
     error_buffer_capacity: str
     buffered_error_occurrences: str
     buffered_error_last_seen: str
+    buffered_error_first_seen: str
+    error_tracking_dropped_total: str
     sql_queries_total: str
     sql_query_errors_total: str
     sql_query_duration: str

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.support import PROJECT_ROOT, require_binary
-from tracker.bundle.config import BundleConfig
+from tracker.bundle.config import BundleConfig, demo_config
 from tracker.demo.runner import Binaries, DemoStack, Ports, StackError
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ def e2e_config(base: BundleConfig | None = None) -> BundleConfig:
     Only timing changes: rules, queries and addresses come from the same generators as the
     committed bundle (no hand-edited copy).
     """
-    config = (base or BundleConfig()).with_alert_for(E2E_ALERT_FOR)
+    config = (base or demo_config()).with_alert_for(E2E_ALERT_FOR)
     return dataclasses.replace(
         config,
         prometheus=dataclasses.replace(

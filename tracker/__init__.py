@@ -1,5 +1,7 @@
 """velo-tracker: bounded error tracking for Python services, exposed to Prometheus at scrape time."""
 
+__version__ = "0.1.0"
+
 from .buffer import ErrorEntry, ErrorMessageBuffer
 from .capture import capture_errors
 from .config import TrackerConfig

@@ -22,16 +22,24 @@ def _function_name(prefix: str, command: str) -> str:
     return f"{prefix}_{command.replace('-', '_')}"
 
 
+def _version() -> str:
+    from tracker import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="velo-tracker", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"velo-tracker {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command, (module_name, help_text) in _COMMANDS.items():
         sub_parser = sub.add_parser(command, help=help_text, description=help_text)
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            sub_parser.set_defaults(_missing=f"{command} needs extra packages: {exc}. "
-                                    "Install them with: pip install 'velo-tracker[bundle]'")
+            missing = getattr(exc, "name", None) or str(exc)
+            sub_parser.set_defaults(_missing=f"{command} needs the bundle extra (missing: {missing}); "
+                                    "install it with: pip install 'velo-tracker[bundle]'")
             continue
         getattr(module, _function_name("configure", command))(sub_parser)
         sub_parser.set_defaults(_run=getattr(module, _function_name("run", command)))
@@ -39,11 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Known options first: a command whose extra is missing has none configured, and must
+    # name the extra rather than call its options unrecognised.
+    args, unknown = parser.parse_known_args(argv)
     missing = getattr(args, "_missing", None)
     if missing:
         print(f"velo-tracker: {missing}", file=sys.stderr)
         return 2
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return int(args._run(args) or 0)
 
 

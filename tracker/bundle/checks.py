@@ -1,14 +1,14 @@
 """``velo-tracker check``: drift, schema validation, dashboard lint, promtool and amtool.
 
-The bundle is regenerated into a temporary folder; the committed files must equal it, and
-every other check runs on that fresh copy. A check whose tool or data is missing is
-skipped with the reason printed, except under ``CI=true``, where a skip is a failure
-(CI installs everything, as ``tests/support.py`` expects too).
+The bundle is regenerated into a temporary folder; the generated files under the checked
+folder must equal it, and every other check runs on that fresh copy. Grafana's schemas ship
+with the package. A missing ``promtool`` or ``amtool`` skips its check with the reason
+printed, and fails it with ``--strict`` (``make check`` and CI pass it); the ``CI`` variable
+changes nothing.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -17,8 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import BundleConfig
-from .generate import RULE_TESTS_PATH, RULES_PATH, find_drift, write_bundle
-from .output import GENERATE_COMMAND, MAKE_TARGET
+from .generate import (
+    Generation,
+    find_drift,
+    rule_tests_path,
+    rules_path,
+    week_tests_path,
+    write_bundle,
+)
+from .k8s import helm_unescape, prometheus_rule_file
+from .output import GENERATE_COMMAND, MAKE_TARGET, to_yaml
 from .provisioning import ALERTMANAGER_FILE, PROMETHEUS_FILE
 
 #: Debian packages that provide each external tool.
@@ -26,15 +34,13 @@ TOOL_PACKAGES = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
 _TOOL_TIMEOUT_SECONDS = 300
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
 @dataclass
 class CheckRun:
     """Outcome of every check, printed as it goes."""
 
     emit: Callable[[str], None] = print
+    strict: bool = False
+    """A missing tool fails its check instead of skipping it."""
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -49,8 +55,8 @@ class CheckRun:
             self.emit("      " + line.replace("\n", "\n      "))
 
     def skip(self, name: str, reason: str) -> None:
-        if in_ci():
-            self.fail(name, f"skipped under CI=true, which must provide it: {reason}")
+        if self.strict:
+            self.fail(name, f"{reason} (--strict: a missing tool is a failure)")
             return
         self.skipped.append(name)
         self.emit(f"skip  {name}: {reason}")
@@ -74,20 +80,19 @@ def _tool(run: CheckRun, name: str, tool: str, args: list[str]) -> None:
         run.fail(name, [f"{tool} exited with {result.returncode}", output])
 
 
-def check_drift(run: CheckRun, config: BundleConfig, root: Path) -> None:
-    drift = find_drift(config, root)
+def check_drift(run: CheckRun, generations: list[Generation], root: Path) -> None:
+    drift = find_drift(generations, root)
     if drift:
         hint = f"regenerate with `{MAKE_TARGET}` (or `{GENERATE_COMMAND}`) and commit the result"
         run.fail("drift", [*(str(d) for d in drift), hint])
     else:
-        run.ok("drift", f"the committed bundle under {root.name or root} matches a fresh generation")
+        run.ok("drift", f"the generated files under {root} match a fresh generation")
 
 
 def check_schemas(run: CheckRun, dashboard: dict, schema_dir: Path | None) -> None:
     name = "dashboard schemas"
     if schema_dir is None or not schema_dir.is_dir():
-        run.skip(name, f"Grafana JSON Schemas not found at {schema_dir} (they exist only in the project's "
-                       "workspace and CI; pass --schemas DIR)")
+        run.fail(name, f"Grafana JSON Schemas not found at {schema_dir} (pass --schemas DIR)")
         return
     try:
         from .schema import missing_schemas, validate_dashboard
@@ -96,7 +101,7 @@ def check_schemas(run: CheckRun, dashboard: dict, schema_dir: Path | None) -> No
         return
     missing = missing_schemas(schema_dir)
     if missing:
-        run.skip(name, f"{schema_dir} lacks {', '.join(missing)}")
+        run.fail(name, f"{schema_dir} lacks {', '.join(missing)}")
         return
     problems = validate_dashboard(dashboard, schema_dir)
     if problems:
@@ -119,23 +124,52 @@ def check_lint(run: CheckRun, dashboard: dict, config: BundleConfig) -> None:
         run.ok("dashboard lint", f"{len(RULES)} rules")
 
 
-def run_checks(config: BundleConfig, root: Path, schema_dir: Path | None,
-               emit: Callable[[str], None] = print) -> CheckRun:
-    """Run every check of the bundle committed under ``root``."""
+def _extracted_rules(fresh: Path, config: BundleConfig) -> Path | None:
+    """The PrometheusRule's groups written as a plain rule file (for ``promtool check rules``)."""
+    import yaml
+
+    path = fresh / prometheus_rule_file(config)
+    if not path.is_file():
+        return None
+    manifest = yaml.safe_load(helm_unescape(path.read_text(encoding="utf-8")))
+    extracted = fresh / "prometheusrule-groups.rules.yml"
+    extracted.write_text(to_yaml(manifest["spec"]), encoding="utf-8")
+    return extracted
+
+
+def run_checks(generations: list[Generation] | BundleConfig, root: Path, schema_dir: Path | None,
+               emit: Callable[[str], None] = print, strict: bool = False) -> CheckRun:
+    """Run every check of the generated files under ``root``."""
     from .dashboard import build_dashboard
 
-    run = CheckRun(emit=emit)
-    check_drift(run, config, root)
-    dashboard = build_dashboard(config)
-    check_schemas(run, dashboard, schema_dir)
-    check_lint(run, dashboard, config)
-    with tempfile.TemporaryDirectory(prefix="velo-bundle-") as tmp:
-        fresh = Path(tmp)
-        write_bundle(config, fresh)
-        _tool(run, "promtool check rules", "promtool", ["check", "rules", str(fresh / RULES_PATH)])
-        _tool(run, "promtool test rules", "promtool", ["test", "rules", str(fresh / RULE_TESTS_PATH)])
-        _tool(run, "promtool check config", "promtool", ["check", "config", str(fresh / PROMETHEUS_FILE)])
-        _tool(run, "amtool check-config", "amtool", ["check-config", str(fresh / ALERTMANAGER_FILE)])
+    if isinstance(generations, BundleConfig):
+        generations = [Generation(generations)]
+    run = CheckRun(emit=emit, strict=strict)
+    check_drift(run, generations, root)
+    for generation in generations:
+        config = generation.config
+        label = f" [{config.identity.name}]" if len(generations) > 1 else ""
+        dashboard = build_dashboard(config, generation.command)
+        check_schemas(run, dashboard, schema_dir)
+        check_lint(run, dashboard, config)
+        with tempfile.TemporaryDirectory(prefix="velo-bundle-") as tmp:
+            fresh = Path(tmp)
+            # Every kind, whatever --only wrote: the rule tests need their rules, and so on.
+            full = Generation(config, kinds=("dashboard", "rules", "rule-tests", "k8s")
+                              + (("provisioning",) if generation.demo else ()), demo=generation.demo)
+            write_bundle(full, fresh)
+            rules = str(fresh / rules_path(config))
+            tests = [str(fresh / rule_tests_path(config)), str(fresh / week_tests_path(config))]
+            _tool(run, f"promtool check rules{label}", "promtool", ["check", "rules", rules])
+            _tool(run, f"promtool test rules{label}", "promtool", ["test", "rules", *tests])
+            extracted = _extracted_rules(fresh, config)
+            if extracted is not None:
+                _tool(run, f"promtool check rules (PrometheusRule){label}", "promtool",
+                      ["check", "rules", str(extracted)])
+            if generation.demo:
+                _tool(run, "promtool check config", "promtool",
+                      ["check", "config", str(fresh / PROMETHEUS_FILE)])
+                _tool(run, "amtool check-config", "amtool", ["check-config", str(fresh / ALERTMANAGER_FILE)])
     if run.passed:
         skipped = f" ({len(run.skipped)} skipped: {', '.join(run.skipped)})" if run.skipped else ""
         emit(f"bundle check passed{skipped}")

@@ -3,12 +3,14 @@
 Layout (24 columns)::
 
     y=0   | Total Error Count (8) | Unique Error Types (8) | Buffered Error Messages (8) |
-    y=5   | Error Tracking Over Time (24)                                                |
+    y=5   | Error Tracking Over Time (12)       | Error Types Over Time (12)             |
     y=14  | Last 10 Error Messages (24)                                                  |
 
-Every panel and target reads the ``datasource`` variable; every selector carries
-``job=~"$job"`` and ``instance=~"$instance"``. :func:`build_dashboard` returns the final
-JSON model (grafanalib's output passed through :mod:`tracker.bundle.grafana_model`).
+Every panel and target reads the ``datasource`` variable; every selector carries the
+service's selector, ``job=~"$job"`` and ``instance=~"$instance"``. The stat panels show the
+recent situation (types and buffered entries seen within the alerts' windows), so a one-off
+burst fades. :func:`build_dashboard` returns the final JSON model (grafanalib's output passed
+through :mod:`tracker.bundle.grafana_model`).
 """
 
 from __future__ import annotations
@@ -35,13 +37,27 @@ from grafanalib.core import (
     TimeSeries,
 )
 
-from ..names import MetricNames
-from .config import BundleConfig, ThresholdSteps
-from .grafana_model import to_current_model
-from .output import to_json
+from ..names import LABEL_MESSAGE, MetricNames
+from .config import BundleConfig, ThresholdSteps, parse_duration
+from .grafana_model import import_requirements, to_current_model
+from .output import marker_line, to_json
 from .promql import DASHBOARD_MATCHERS, RATE_WINDOW, RecordedNames, selector
 
+#: The demo's dashboard (``velo-tracker generate --demo``); other services' follow their name.
 DASHBOARD_FILE = "dashboards/velostream-error-tracking.json"
+DASHBOARDS_DIR = "dashboards"
+
+# Units: Grafana's custom "suffix:" units say what is counted.
+UNIT_ERRORS = "suffix: errors"
+UNIT_TYPES = "suffix: types"
+UNIT_ENTRIES = "suffix: messages"
+UNIT_ERRORS_PER_SECOND = "suffix: errors/s"
+UNIT_OCCURRENCES = "suffix: ×"
+
+
+def dashboard_file(config: BundleConfig) -> str:
+    """The dashboard's path in the bundle: ``dashboards/<name>-error-tracking.json``."""
+    return f"{DASHBOARDS_DIR}/{config.identity.stem}.json"
 
 #: Every panel and target uses the dashboard's datasource variable, never a fixed uid.
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -59,14 +75,26 @@ COLUMN_LAST_SEEN = "Last Seen"
 COLUMN_INSTANCE = "Instance"
 
 
+def _seconds(duration: str) -> str:
+    seconds = parse_duration(duration) / 1000
+    return str(int(seconds)) if seconds.is_integer() else str(seconds)
+
+
 @dataclass(frozen=True)
 class _Queries:
-    """The dashboard's PromQL, for one namespace."""
+    """The dashboard's PromQL, for one service."""
 
     names: MetricNames
+    service: str
+    """The service's selector (``job="billing"``), carried by every query."""
+    types_window: str
+    buffer_window: str
 
     def sel(self, metric: str) -> str:
-        return selector(metric, *DASHBOARD_MATCHERS)
+        return selector(metric, self.service, *DASHBOARD_MATCHERS)
+
+    def _recent(self, window: str) -> str:
+        return f"time() - {self.sel(self.names.buffered_error_last_seen)} < {_seconds(window)}"
 
     @property
     def recorded(self) -> RecordedNames:
@@ -77,17 +105,20 @@ class _Queries:
         return f"round(sum(increase({self.sel(self.names.error_messages_total)}[$__range])))"
 
     def unique_types(self) -> str:
-        return f"max({self.sel(self.names.unique_error_types)})"
+        # Each message once, whichever instances show it; 0 rather than "No data" when quiet.
+        recent = self._recent(self.types_window)
+        return f"count(count by ({LABEL_MESSAGE}) ({recent})) or vector(0)"
 
     def buffered(self) -> str:
-        return f"max({self.sel(self.names.buffered_error_messages)})"
+        recent = self._recent(self.buffer_window)
+        return f"max(count without ({LABEL_MESSAGE}) ({recent})) or vector(0)"
 
-    def errors_per_interval(self) -> str:
+    def errors_per_second(self) -> str:
         errors = self.sel(self.names.error_messages_total)
-        return f"sum by (job, instance) (increase({errors}[$__rate_interval]))"
+        return f"sum by (job, instance) (rate({errors}[$__rate_interval]))"
 
-    def unique_types_by_instance(self) -> str:
-        return f"max by (job, instance) ({self.sel(self.names.unique_error_types)})"
+    def types_by_instance(self) -> str:
+        return f"count by (job, instance) ({self._recent(self.types_window)})"
 
     def error_rate_by_job(self) -> str:
         return f"sum by (job) ({self.sel(self.recorded.instance_error_rate)})"
@@ -137,14 +168,14 @@ def _colours(steps: ThresholdSteps) -> str:
 
 
 def _stat(title: str, description: str, target: Target, steps: ThresholdSteps, x: int,
-          sparkline: bool) -> Stat:
+          sparkline: bool, unit: str) -> Stat:
     return Stat(
         title=title,
         description=description,
         dataSource=DATASOURCE,
         targets=[target],
         gridPos=GridPos(h=STAT_HEIGHT, w=8, x=x, y=0),
-        format="short",
+        format=unit,
         decimals=0,
         reduceCalc="lastNotNull",
         graphMode="area" if sparkline else "none",
@@ -171,63 +202,88 @@ def _stats(config: BundleConfig, q: _Queries) -> list[Stat]:
             panels.total_error_count,
             x=0,
             sparkline=False,
+            unit=UNIT_ERRORS,
         ),
         _stat(
             "Unique Error Types",
-            f"Distinct error message types recorded since start or reset ({names.unique_error_types}); "
-            "with several instances selected, the highest count among them (types cannot be "
-            "de-duplicated across instances). Many types point to system instability, a single type "
-            "to one recurring issue. " + _colours(panels.unique_error_types),
-            _target(q.unique_types(), "A", "unique types"),
+            f"Distinct error types seen in the last {q.types_window} (buffered messages whose "
+            f"{names.buffered_error_last_seen} is that recent), counted once across the selected "
+            "instances; the sparkline shows the same count over time. Many types point to system "
+            "instability, a single type to one recurring issue; a burst fades once it is older than "
+            f"{q.types_window}. " + _colours(panels.unique_error_types),
+            _target(q.unique_types(), "A", "types"),
             panels.unique_error_types,
             x=8,
             sparkline=True,
+            unit=UNIT_TYPES,
         ),
         _stat(
             "Buffered Error Messages",
-            f"Distinct recent error messages held in the rolling buffer ({names.buffered_error_messages}, "
-            f"capacity {config.buffer_capacity}); with several instances selected, the fullest buffer. "
-            "A full buffer means errors are being generated actively. "
+            f"Entries of the rolling buffer (capacity {config.buffer_capacity}) seen in the last "
+            f"{q.buffer_window}; with several instances selected, the fullest buffer. A buffer full of "
+            "recent errors means errors are being generated actively; entries older than "
+            f"{q.buffer_window} are not counted, so a one-off burst fades. "
             + _colours(panels.buffered_error_messages),
             _target(q.buffered(), "A", "buffered"),
             panels.buffered_error_messages,
             x=16,
             sparkline=True,
+            unit=UNIT_ENTRIES,
         ),
     ]
 
 
-def _over_time(q: _Queries) -> TimeSeries:
+def _timeseries(title: str, description: str, targets: list[Target], x: int, unit: str,
+                axis_label: str) -> TimeSeries:
     return TimeSeries(
-        title="Error Tracking Over Time",
-        description=(
-            "Per instance: errors recorded in each interval (the increase of "
-            f"{q.names.error_messages_total} over $__rate_interval) and distinct error types "
-            f"({q.names.unique_error_types}). Per job: the error rate in errors per second over "
-            f"{RATE_WINDOW}, summed over the selected instances from the "
-            f"{q.recorded.instance_error_rate} recording rule (load the bundle's alert rules into "
-            "Prometheus). Shows error trends and sudden spikes."
-        ),
+        title=title,
+        description=description,
         dataSource=DATASOURCE,
-        targets=[
-            _target(q.errors_per_interval(), "A", "errors · {{instance}}"),
-            _target(q.unique_types_by_instance(), "B", "unique types · {{instance}}"),
-            _target(q.error_rate_by_job(), "C", "errors/s · {{job}}"),
-        ],
-        gridPos=GridPos(h=SERIES_HEIGHT, w=24, x=0, y=STAT_HEIGHT),
-        unit="short",
-        axisLabel="count",
+        targets=targets,
+        gridPos=GridPos(h=SERIES_HEIGHT, w=12, x=x, y=STAT_HEIGHT),
+        unit=unit,
+        axisLabel=axis_label,
         valueMin=0,
         fillOpacity=10,
         showPoints="never",
         legendDisplayMode="table",
-        legendPlacement="right",
+        legendPlacement="bottom",
         legendCalcs=["lastNotNull", "max"],
         tooltipMode="multi",
         tooltipSort="desc",
         thresholds=[Threshold("green", 0, 0.0)],
         maxDataPoints=None,
     )
+
+
+def _over_time(q: _Queries) -> list[TimeSeries]:
+    return [
+        _timeseries(
+            "Error Tracking Over Time",
+            "Errors per second: per instance, the rate of "
+            f"{q.names.error_messages_total} over $__rate_interval; per job, the rate over "
+            f"{RATE_WINDOW} summed over the selected instances, from the "
+            f"{q.recorded.instance_error_rate} recording rule (load the bundle's rules into "
+            "Prometheus). Shows error trends and sudden spikes.",
+            [
+                _target(q.errors_per_second(), "A", "{{instance}}"),
+                _target(q.error_rate_by_job(), "C", "job {{job}}"),
+            ],
+            x=0,
+            unit=UNIT_ERRORS_PER_SECOND,
+            axis_label="errors per second",
+        ),
+        _timeseries(
+            "Error Types Over Time",
+            f"Per instance, the distinct error types seen in the {q.types_window} before each point "
+            f"(buffered messages whose {q.names.buffered_error_last_seen} is that recent): how broad "
+            "the trouble is, next to how much of it there is.",
+            [_target(q.types_by_instance(), "A", "{{instance}}")],
+            x=12,
+            unit=UNIT_TYPES,
+            axis_label="error types",
+        ),
+    ]
 
 
 def _last_errors(config: BundleConfig, q: _Queries) -> Table:
@@ -246,7 +302,7 @@ def _last_errors(config: BundleConfig, q: _Queries) -> Table:
             _target(q.buffered_last_seen_ms(limit), "B", instant=True, table=True),
         ],
         gridPos=GridPos(h=TABLE_HEIGHT, w=24, x=0, y=STAT_HEIGHT + SERIES_HEIGHT),
-        unit="short",  # the occurrence count: the only numeric column once Last Seen is a time
+        unit=UNIT_OCCURRENCES,  # the occurrence count: the only numeric column once Last Seen is a time
         filterable=True,
         transformations=[
             # Join the two instant queries' rows on their labels (job, instance, message, Time).
@@ -300,42 +356,78 @@ def _variables(q: _Queries) -> list[Template]:
             refresh=REFRESH_ON_DASHBOARD_LOAD,
             sort=0,
         ),
-        Template(name="job", label="Job", query=f"label_values({metric}, job)", **common),
+        Template(name="job", label="Job", query=f"label_values({selector(metric, q.service)}, job)",
+                 **common),
         Template(
             name="instance",
             label="Instance",
-            query=f"label_values({selector(metric, DASHBOARD_MATCHERS[0])}, instance)",
+            query=f"label_values({selector(metric, q.service, DASHBOARD_MATCHERS[0])}, instance)",
             **common,
         ),
     ]
 
 
-def grafanalib_dashboard(config: BundleConfig) -> Dashboard:
+def grafanalib_dashboard(config: BundleConfig, command: str = "") -> Dashboard:
     """The dashboard as grafanalib objects, before :mod:`.grafana_model` modernises it."""
-    q = _Queries(MetricNames(config.namespace))
+    identity = config.identity
+    q = _Queries(MetricNames(config.namespace), identity.selector,
+                 config.alerts.error_types_high.window, config.alerts.error_buffer_full.window)
     settings = config.dashboard
     return Dashboard(
-        title=settings.title,
-        uid=settings.uid,
+        title=identity.dashboard_title,
+        uid=identity.dashboard_uid,
         description=(
-            "Error tracking of services instrumented with velo-tracker: errors recorded, distinct "
-            "types, the rolling buffer of recent messages. Generated by `velo-tracker generate`."
+            f"Error tracking of {identity.name} ({identity.selector}), instrumented with velo-tracker: "
+            "errors recorded, distinct types, the rolling buffer of recent messages.\n\n"
+            + marker_line(command)
         ),
-        tags=list(settings.tags),
+        tags=list(identity.dashboard_tags),
         timezone=settings.timezone,
         refresh=settings.refresh,
         time=Time(settings.time_from, settings.time_to),
         timePicker=TimePicker(refreshIntervals=REFRESH_INTERVALS, timeOptions=[]),
         graphTooltip=GRAPH_TOOLTIP_MODE_SHARED_CROSSHAIR,
         templating=Templating(list=_variables(q)),
-        panels=[*_stats(config, q), _over_time(q), _last_errors(config, q)],
+        panels=[*_stats(config, q), *_over_time(q), _last_errors(config, q)],
     ).auto_panel_ids()
 
 
-def build_dashboard(config: BundleConfig) -> dict[str, Any]:
-    """The final dashboard JSON model (what ``dashboards/velostream-error-tracking.json`` holds)."""
-    return to_current_model(grafanalib_dashboard(config))
+def _links(config: BundleConfig) -> list[dict[str, Any]]:
+    links: list[dict[str, Any]] = [{
+        "title": "Error tracking",
+        "type": "dashboards",
+        "tags": ["error-tracking"],
+        "asDropdown": True,
+        "includeVars": False,
+        "keepTime": True,
+        "targetBlank": False,
+        "icon": "external link",
+        "tooltip": "Other services' error-tracking dashboards",
+        "url": "",
+    }]
+    if config.alerts.runbook_url_base:
+        links.append({
+            "title": "Runbooks",
+            "type": "link",
+            "url": config.alerts.runbook_url_base,
+            "tags": [],
+            "asDropdown": False,
+            "includeVars": False,
+            "keepTime": False,
+            "targetBlank": True,
+            "icon": "doc",
+            "tooltip": "What to do when an error-tracking alert fires",
+        })
+    return links
 
 
-def render_dashboard(config: BundleConfig) -> str:
-    return to_json(build_dashboard(config))
+def build_dashboard(config: BundleConfig, command: str = "") -> dict[str, Any]:
+    """The final dashboard JSON model (what ``dashboards/<name>-error-tracking.json`` holds)."""
+    model = to_current_model(grafanalib_dashboard(config, command))
+    model["links"] = _links(config)
+    model["__requires"] = import_requirements(model)
+    return model
+
+
+def render_dashboard(config: BundleConfig, command: str = "") -> str:
+    return to_json(build_dashboard(config, command))

@@ -24,6 +24,8 @@ from grafanalib.core import Dashboard
 
 #: Grafana 10.4 and later load this model without migrating it (schema default is 42).
 SCHEMA_VERSION = 39
+#: The first Grafana release whose dashboards have :data:`SCHEMA_VERSION` (``__requires`` names it).
+MIN_GRAFANA_VERSION = "10.4.0"
 
 #: Top-level keys the current model dropped (``__inputs``/``gnetId`` are import-only,
 #: ``id``/``version`` belong to one Grafana instance, not to a portable file).
@@ -149,6 +151,22 @@ def _template(template: dict[str, Any]) -> dict[str, Any]:
     if template.get("allValue") is None:
         template.pop("allValue", None)
     return template
+
+
+def import_requirements(model: dict[str, Any]) -> list[dict[str, str]]:
+    """``__requires``: what Grafana's import checks before loading the file (an import-only key,
+    not part of the dashboard schema): Grafana's version, the Prometheus datasource, each panel type."""
+    requires = [
+        {"type": "grafana", "id": "grafana", "name": "Grafana", "version": MIN_GRAFANA_VERSION},
+        {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+    ]
+    for panel_type in sorted({p["type"] for p in model.get("panels", [])}):
+        requires.append({"type": "panel", "id": panel_type, "name": panel_type.title(), "version": ""})
+    return requires
+
+
+#: Keys Grafana reads when importing a file, which the dashboard schema does not include.
+IMPORT_ONLY_KEYS = ("__requires", "__inputs", "__elements")
 
 
 def to_current_model(dashboard: Dashboard) -> dict[str, Any]:

@@ -72,6 +72,19 @@ VALID_UNITS = frozenset({
     "cps", "ops", "reqps", "rps", "wps", "iops", "cpm", "opm", "rpm", "wpm",
 })
 
+#: Grafana's custom units: ``suffix: errors`` shows "5 errors".
+CUSTOM_UNIT_PREFIXES = ("suffix:", "prefix:", "count:", "si:", "time:", "currency:")
+
+
+def known_unit(unit: object) -> bool:
+    """A Grafana unit id the lint accepts, or a custom unit with some text after its kind."""
+    if not isinstance(unit, str):
+        return False
+    if unit in VALID_UNITS:
+        return True
+    return any(unit.startswith(p) and unit[len(p):].strip() for p in CUSTOM_UNIT_PREFIXES)
+
+
 # Placeholders for Grafana's variables: durations distinct enough to be mapped back.
 _DURATION_GLOBALS = {"__rate_interval": 1_234_567, "__interval": 1_234_577, "__range": 1_234_589}
 _NUMBER_GLOBALS = {"__range_s": "1234601", "__range_ms": "1234602000", "__interval_ms": "1234613000",
@@ -254,11 +267,11 @@ class _Linter:
         defaults = field_config.get("defaults", {})
         if not defaults.get("mappings"):
             unit = defaults.get("unit")
-            if unit not in VALID_UNITS:
+            if not known_unit(unit):
                 self.report("panel-units", where, f"has no or an unknown unit: {unit!r}")
         for override in field_config.get("overrides", []):
             for prop in override.get("properties", []):
-                if prop.get("id") == "unit" and prop.get("value") not in VALID_UNITS:
+                if prop.get("id") == "unit" and not known_unit(prop.get("value")):
                     self.report("panel-units", where,
                                 f"overrides with an unknown unit: {prop.get('value')!r}")
         targets = [t for t in panel.get("targets", []) if str(t.get("expr", "")).strip()]

@@ -1,4 +1,4 @@
-"""Grafana, Prometheus and Alertmanager configuration for the demo stack.
+"""Grafana, Prometheus and Alertmanager configuration for the demo stack (``generate --demo`` only).
 
 Every address lives in one :class:`StackAddresses`. :data:`COMPOSE` holds the compose
 service names (what the committed files contain); the native runner builds its own
@@ -76,7 +76,7 @@ def prometheus_config(config: BundleConfig, addresses: StackAddresses = COMPOSE)
         },
         "scrape_configs": [
             {
-                "job_name": config.job,
+                "job_name": config.identity.job,
                 "metrics_path": config.prometheus.metrics_path,
                 "static_configs": [{"targets": [addresses.demo_app]}],
             }
@@ -130,7 +130,7 @@ def grafana_dashboard_provider(config: BundleConfig, addresses: StackAddresses =
         "apiVersion": 1,
         "providers": [
             {
-                "name": config.dashboard.uid,
+                "name": config.identity.dashboard_uid,
                 "orgId": 1,
                 "folder": "",
                 "type": "file",
@@ -143,19 +143,23 @@ def grafana_dashboard_provider(config: BundleConfig, addresses: StackAddresses =
     }
 
 
-def render_prometheus_config(config: BundleConfig, addresses: StackAddresses = COMPOSE) -> str:
-    return to_yaml(prometheus_config(config, addresses))
+def render_prometheus_config(config: BundleConfig, addresses: StackAddresses = COMPOSE,
+                             command: str = "") -> str:
+    return to_yaml(prometheus_config(config, addresses), command=command)
 
 
-def render_alertmanager_config(config: BundleConfig, addresses: StackAddresses = COMPOSE) -> str:
-    return to_yaml(alertmanager_config(config, addresses))
+def render_alertmanager_config(config: BundleConfig, addresses: StackAddresses = COMPOSE,
+                               command: str = "") -> str:
+    return to_yaml(alertmanager_config(config, addresses), command=command)
 
 
-def provisioning_files(config: BundleConfig, addresses: StackAddresses = COMPOSE) -> dict[str, str]:
-    """Every provisioning file's text by its path relative to the bundle's root."""
+def provisioning_files(config: BundleConfig, addresses: StackAddresses = COMPOSE,
+                       command: str = "") -> dict[str, str]:
+    """Every provisioning file's text by its path relative to the bundle's root (the demo's only)."""
     return {
-        GRAFANA_DATASOURCE_FILE: to_yaml(grafana_datasources(config, addresses)),
-        GRAFANA_DASHBOARD_PROVIDER_FILE: to_yaml(grafana_dashboard_provider(config, addresses)),
-        PROMETHEUS_FILE: render_prometheus_config(config, addresses),
-        ALERTMANAGER_FILE: render_alertmanager_config(config, addresses),
+        GRAFANA_DATASOURCE_FILE: to_yaml(grafana_datasources(config, addresses), command=command),
+        GRAFANA_DASHBOARD_PROVIDER_FILE: to_yaml(grafana_dashboard_provider(config, addresses),
+                                                 command=command),
+        PROMETHEUS_FILE: render_prometheus_config(config, addresses, command),
+        ALERTMANAGER_FILE: render_alertmanager_config(config, addresses, command),
     }

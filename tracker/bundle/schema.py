@@ -51,7 +51,10 @@ def _errors(validator, instance: Any, where: str) -> Iterator[str]:
 
 def validate_dashboard(dashboard: dict[str, Any], schema_dir: Path) -> list[str]:
     """Every schema violation in ``dashboard``, as readable lines (empty when it validates)."""
-    problems = list(_errors(_validator(schema_dir, DASHBOARD_SCHEMA), dashboard, "dashboard"))
+    from .grafana_model import IMPORT_ONLY_KEYS
+
+    model = {k: v for k, v in dashboard.items() if k not in IMPORT_ONLY_KEYS}
+    problems = list(_errors(_validator(schema_dir, DASHBOARD_SCHEMA), model, "dashboard"))
     target_validator = _validator(schema_dir, TARGET_SCHEMA)
     for index, panel in enumerate(dashboard.get("panels", [])):
         where = f"panel {index} ({panel.get('title', '?')!r})"

@@ -102,7 +102,7 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     try:
-        from tracker.bundle.config import ConfigError, load_config
+        from tracker.bundle.config import ConfigError, demo_config, load_config
 
         from .runner import Ports, RunOptions, run
     except ImportError as exc:
@@ -110,7 +110,7 @@ def run_demo(args: argparse.Namespace) -> int:
               "pip install 'velo-tracker[bundle]'", file=sys.stderr)
         return 2
     try:
-        config = load_config(args.config)
+        config = demo_config(load_config(args.config))
         if args.alert_for:
             config = config.with_alert_for(args.alert_for)
     except ConfigError as exc:

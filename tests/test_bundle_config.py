@@ -14,11 +14,14 @@ from tests.support import PROJECT_ROOT
 from tracker.bundle.config import (
     BundleConfig,
     ConfigError,
+    Matcher,
     ThresholdSteps,
     config_from_dict,
+    demo_config,
     format_duration,
     load_config,
     parse_duration,
+    parse_selector,
 )
 from tracker.cli import main
 from tracker.config import DEFAULT_BUFFER_CAPACITY
@@ -43,8 +46,74 @@ def test_defaults_carry_the_spec_thresholds_and_alerts():
     alerts = config.alerts
     assert (alerts.error_types_high.threshold, alerts.error_types_high.for_) == (5, "5m")
     assert alerts.error_buffer_full.for_ == "1m"
-    assert config.dashboard.uid == "velostream-error-tracking"
-    assert config.dashboard.title == "Velostream Error Tracking"
+    # Alerts look at a recent window, and the runbook URL is the user's to set.
+    assert (alerts.error_types_high.window, alerts.error_buffer_full.window) == ("10m", "10m")
+    assert (alerts.new_error_type.lookback, alerts.new_error_type.window) == ("24h", "15m")
+    assert alerts.runbook_url_base == ""
+
+
+def test_the_default_job_is_the_namespace_and_names_follow_it():
+    identity = BundleConfig(namespace="billing").identity
+    assert (identity.job, identity.selector) == ("billing", 'job="billing"')
+    assert identity.dashboard_uid == "billing-error-tracking"
+    assert identity.dashboard_title == "Billing Error Tracking"
+    assert identity.alert_prefix == "Billing"
+    named = BundleConfig(namespace="shop", job="orders-api").identity
+    assert (named.job, named.alert_prefix) == ("orders-api", "OrdersApi")
+    assert named.stem == "orders-api-error-tracking"
+
+
+def test_the_demo_keeps_the_specs_names():
+    identity = demo_config().identity
+    assert identity.dashboard_uid == "velostream-error-tracking"
+    assert identity.dashboard_title == "Velostream Error Tracking"
+    assert (identity.job, identity.alert_prefix) == ("velostream", "Velo")
+
+
+def test_a_selector_string_takes_the_job_from_its_matchers():
+    config = BundleConfig(namespace="billing", selector='job="billing-api", env=~"prod|staging"')
+    identity = config.identity
+    assert identity.job == "billing-api"
+    assert identity.selector == 'job="billing-api", env=~"prod|staging"'
+    assert identity.service_labels == ("job", "env")
+    assert parse_selector('{job="a\\"b"}') == (Matcher("job", "=", 'a"b'),)
+
+
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        ("job", "cannot read a matcher"),
+        ('job="a" env="b"', "expected ','"),
+        ('job=~"("', "not a valid regular expression"),
+        ('env!="prod"', "matches every series"),
+        ('job=~".*"', "matches every series"),
+    ],
+)
+def test_bad_selectors_are_named(selector, message):
+    with pytest.raises(ConfigError, match=message):
+        BundleConfig().with_overrides(selector=selector)
+
+
+def test_a_long_name_still_gives_a_valid_unique_uid():
+    first = BundleConfig(job="a-very-long-service-name-for-the-billing-team").identity.dashboard_uid
+    second = BundleConfig(job="a-very-long-service-name-for-the-billing-teams").identity.dashboard_uid
+    assert len(first) <= 40 and len(second) <= 40 and first != second
+
+
+def test_the_error_types_threshold_must_stay_below_the_buffer_capacity():
+    with pytest.raises(ConfigError, match="must be below buffer_capacity"):
+        config_from_dict({"buffer_capacity": 10, "alerts": {"error_types_high": {"threshold": 10}}})
+
+
+def test_kubernetes_labels_are_mappings_of_strings(tmp_path):
+    config = load_config(write(tmp_path, """
+        kubernetes:
+          rule_labels: {release: kube-prometheus-stack}
+          dashboard_labels: {grafana_dashboard: "1"}
+    """))
+    assert dict(config.kubernetes.rule_labels) == {"release": "kube-prometheus-stack"}
+    with pytest.raises(ConfigError, match="quote numbers"):
+        load_config(write(tmp_path, "kubernetes:\n  dashboard_labels: {grafana_dashboard: 1}\n"))
 
 
 def test_the_example_file_spells_out_every_key_with_the_default_values():
@@ -93,7 +162,9 @@ def test_an_empty_file_or_section_gives_the_defaults(tmp_path):
         ("panels:\n  total_error_count: {yellow: 30}\n",
          "panels.total_error_count: thresholds must increase"),
         ("namespace: 1app\n", "namespace must match"),
-        ("job: 'a\"b'\n", "job must be a non-empty label value"),
+        ("job: 'a\"b'\n", "job must be a label value without quotes"),
+        ("alerts:\n  new_error_type: {for: 20m}\n", "must be shorter than window"),
+        ("kubernetes: {namespace: Not_Valid}\n", "kubernetes: namespace must be a Kubernetes namespace"),
         ("buffer_capacity: 0\n", "buffer_capacity must be an int >= 1"),
         ("buffer_capacity: true\n", "buffer_capacity: must be an integer"),
         ("dashboard: {tags: errors}\n", "dashboard.tags: must be a list of strings"),
@@ -127,7 +198,8 @@ def test_the_cli_reports_a_bad_config_and_exits_2(tmp_path, capsys):
 
 def test_command_line_overrides_namespace_and_job():
     config = BundleConfig().with_overrides(namespace="myapp", job="shop")
-    assert (config.namespace, config.job) == ("myapp", "shop")
+    assert (config.namespace, config.identity.job) == ("myapp", "shop")
+    assert BundleConfig().with_overrides(namespace="myapp").identity.job == "myapp"
     assert BundleConfig().with_overrides() == BundleConfig()
     with pytest.raises(ConfigError, match="namespace"):
         BundleConfig().with_overrides(namespace="my-app")

@@ -9,9 +9,18 @@ import pytest
 from jsonschema import Draft7Validator
 
 from tests.support import PROJECT_ROOT, require_shared
-from tracker.bundle.config import BundleConfig, ThresholdSteps
-from tracker.bundle.dashboard import DASHBOARD_FILE, build_dashboard, grafanalib_dashboard
-from tracker.bundle.grafana_model import LEGACY_DASHBOARD_KEYS, LEGACY_PANEL_KEYS, LEGACY_TARGET_KEYS
+from tracker.bundle.commands import PACKAGED_SCHEMA_DIR
+from tracker.bundle.config import BundleConfig, ThresholdSteps, demo_config
+from tracker.bundle.dashboard import DASHBOARD_FILE, build_dashboard, dashboard_file, grafanalib_dashboard
+from tracker.bundle.generate import demo_generation
+from tracker.bundle.grafana_model import (
+    IMPORT_ONLY_KEYS,
+    LEGACY_DASHBOARD_KEYS,
+    LEGACY_PANEL_KEYS,
+    LEGACY_TARGET_KEYS,
+    MIN_GRAFANA_VERSION,
+    SCHEMA_VERSION,
+)
 from tracker.bundle.schema import validate_dashboard
 from tracker.config import DEFAULT_BUFFER_CAPACITY
 from tracker.names import MetricNames
@@ -25,7 +34,7 @@ PANEL_SCHEMAS = {
 
 @pytest.fixture(scope="module")
 def dashboard():
-    return build_dashboard(BundleConfig())
+    return build_dashboard(demo_config(), demo_generation().command)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +48,16 @@ def panel(dashboard, title):
 
 
 def schema(name):
-    return json.loads(require_shared(f"grafana-schemas/{name}").read_text(encoding="utf-8"))
+    return json.loads((PACKAGED_SCHEMA_DIR / name).read_text(encoding="utf-8"))
+
+
+def test_the_shipped_schemas_are_grafanas_unchanged_with_their_license():
+    shared = require_shared("grafana-schemas")
+    names = [*PANEL_SCHEMAS.values(), "dashboard.jsonschema.json", "prometheus.jsonschema.json", "LICENSE"]
+    for name in names:
+        assert (PACKAGED_SCHEMA_DIR / name).read_bytes() == (shared / name).read_bytes(), name
+    note = (PACKAGED_SCHEMA_DIR / "README.md").read_text(encoding="utf-8")
+    assert "grafana/grafana-foundation-sdk" in note and "Apache License 2.0" in note
 
 
 def definition(schema_doc, name):
@@ -56,7 +74,10 @@ def test_the_committed_file_is_the_built_dashboard(dashboard, committed):
 
 def test_the_whole_dashboard_validates_against_grafanas_schema(committed):
     validator = Draft7Validator(schema("dashboard.jsonschema.json"))
-    assert messages(validator, committed) == []
+    # Import-only keys (__requires) are read by Grafana's import, and are not part of the model.
+    assert [m for m in messages(validator, committed) if "'__requires'" in m]
+    model = {k: v for k, v in committed.items() if k not in IMPORT_ONLY_KEYS}
+    assert messages(validator, model) == []
 
 
 @pytest.mark.parametrize("panel_type", sorted(PANEL_SCHEMAS))
@@ -146,7 +167,8 @@ def test_job_and_instance_variables(dashboard, name):
     assert variable["multi"] is True and variable["includeAll"] is True
     assert variable["allValue"] == ".+"
     assert variable["refresh"] == 2  # on time range change
-    assert variable["query"].startswith(f"label_values({MetricNames().error_messages_total}")
+    metric = MetricNames().error_messages_total
+    assert variable["query"].startswith(f'label_values({metric}{{job="velostream"')
 
 
 def test_every_selector_filters_on_job_and_instance(dashboard):
@@ -156,6 +178,7 @@ def test_every_selector_filters_on_job_and_instance(dashboard):
             assert selectors, target["expr"]
             for selector in selectors:
                 assert 'job=~"$job"' in selector and 'instance=~"$instance"' in selector, selector
+                assert selector.split("{")[1].startswith('job="velostream", '), selector  # the service
 
 
 def test_the_spec_panels_in_order_with_unit_and_description(dashboard):
@@ -164,13 +187,77 @@ def test_the_spec_panels_in_order_with_unit_and_description(dashboard):
         ("stat", "Unique Error Types"),
         ("stat", "Buffered Error Messages"),
         ("timeseries", "Error Tracking Over Time"),
+        ("timeseries", "Error Types Over Time"),
         ("table", "Last 10 Error Messages"),
     ]
     for p in dashboard["panels"]:
         assert p["fieldConfig"]["defaults"]["unit"], p["title"]
         assert len(p["description"]) > 80, p["title"]
     positions = [(p["gridPos"]["x"], p["gridPos"]["y"]) for p in dashboard["panels"]]
-    assert len(set(positions)) == 5
+    assert len(set(positions)) == 6
+
+
+def unit(dashboard, title):
+    return panel(dashboard, title)["fieldConfig"]["defaults"]["unit"]
+
+
+def test_units_say_what_the_numbers_are(dashboard):
+    assert unit(dashboard, "Total Error Count") == "suffix: errors"
+    assert unit(dashboard, "Unique Error Types") == "suffix: types"
+    assert unit(dashboard, "Buffered Error Messages") == "suffix: messages"
+    assert unit(dashboard, "Error Tracking Over Time") == "suffix: errors/s"
+    assert unit(dashboard, "Error Types Over Time") == "suffix: types"
+    assert all(p["fieldConfig"]["defaults"]["unit"] != "short" for p in dashboard["panels"])
+
+
+def test_no_two_unlike_quantities_share_an_axis(dashboard):
+    # Rates (errors per second) and counts (types) live in separate panels with one unit each.
+    rates = panel(dashboard, "Error Tracking Over Time")["targets"]
+    assert all("rate(" in t["expr"] or ":rate5m" in t["expr"] for t in rates)
+    types = panel(dashboard, "Error Types Over Time")["targets"]
+    assert all("count by" in t["expr"] and "rate" not in t["expr"] for t in types)
+    for p in dashboard["panels"]:
+        assert p["fieldConfig"]["overrides"] == [], p["title"]
+
+
+def test_requires_names_the_grafana_version_of_its_schema_version_and_every_panel(dashboard):
+    requires = {(r["type"], r["id"]): r["version"] for r in dashboard["__requires"]}
+    assert dashboard["schemaVersion"] == SCHEMA_VERSION == 39
+    assert requires[("grafana", "grafana")] == MIN_GRAFANA_VERSION == "10.4.0"
+    assert ("datasource", "prometheus") in requires
+    assert {i for t, i in requires if t == "panel"} == {p["type"] for p in dashboard["panels"]}
+    assert "__requires" in IMPORT_ONLY_KEYS
+
+
+def test_links_to_the_other_error_tracking_dashboards_and_runbooks_only_when_set(dashboard):
+    (link,) = dashboard["links"]
+    assert link["type"] == "dashboards" and link["tags"] == ["error-tracking"]
+    with_runbooks = BundleConfig(namespace="billing").to_dict()
+    with_runbooks["alerts"]["runbook_url_base"] = "https://wiki.example.com/runbooks/"
+    from tracker.bundle.config import config_from_dict
+
+    links = build_dashboard(config_from_dict(with_runbooks))["links"]
+    assert [lk["url"] for lk in links if lk["type"] == "link"] == ["https://wiki.example.com/runbooks/"]
+
+
+def test_stat_panels_show_the_recent_situation(dashboard):
+    types = panel(dashboard, "Unique Error Types")
+    buffered = panel(dashboard, "Buffered Error Messages")
+    for p in (types, buffered):
+        (target,) = p["targets"]
+        assert "time() - velo_buffered_error_last_seen_timestamp_seconds{" in target["expr"]
+        assert "< 600" in target["expr"] and target["expr"].endswith("or vector(0)")
+        assert "in the last 10m" in p["description"]
+    assert "velo_unique_error_types" not in json.dumps(dashboard)  # a total since start never fades
+
+
+def test_two_services_get_their_own_uid_title_and_file():
+    billing, orders = BundleConfig(namespace="billing"), BundleConfig(namespace="orders")
+    built = [build_dashboard(c) for c in (billing, orders)]
+    assert [d["uid"] for d in built] == ["billing-error-tracking", "orders-error-tracking"]
+    assert [d["title"] for d in built] == ["Billing Error Tracking", "Orders Error Tracking"]
+    assert dashboard_file(billing) != dashboard_file(orders)
+    assert dashboard_file(demo_config()) == DASHBOARD_FILE
 
 
 def steps(p):
@@ -197,7 +284,7 @@ def test_buffered_red_is_the_library_capacity(dashboard):
 
 
 def test_thresholds_follow_the_config():
-    config = BundleConfig()
+    config = demo_config()
     panels = config.panels.__class__(total_error_count=ThresholdSteps(1, 2, 3.5))
     built = build_dashboard(config.__class__(panels=panels))
     assert steps(panel(built, "Total Error Count"))[1:] == [("yellow", 1), ("orange", 2), ("red", 3.5)]
@@ -210,13 +297,15 @@ def test_total_error_count_is_the_increase_over_the_range_summed(dashboard):
     assert target["expr"].endswith("[$__range])))")
 
 
-def test_over_time_shows_errors_types_per_instance_and_the_rate(dashboard):
+def test_over_time_shows_the_rate_per_instance_and_job_and_the_types_beside_it(dashboard):
     p = panel(dashboard, "Error Tracking Over Time")
     exprs = {t["refId"]: t["expr"] for t in p["targets"]}
-    assert "[$__rate_interval]" in exprs["A"] and "by (job, instance)" in exprs["A"]
-    assert "velo_unique_error_types" in exprs["B"] and "by (job, instance)" in exprs["B"]
+    assert "rate(velo_error_messages_total{" in exprs["A"] and "[$__rate_interval]" in exprs["A"]
+    assert "by (job, instance)" in exprs["A"]
     assert exprs["C"].startswith("sum by (job) (instance:velo_error_messages:rate5m{")
     assert all(t["range"] and not t["instant"] for t in p["targets"])
+    (types,) = panel(dashboard, "Error Types Over Time")["targets"]
+    assert types["expr"].startswith("count by (job, instance) (time() - velo_buffered_error_last_seen")
 
 
 def test_last_errors_table_rows_columns_and_order(dashboard):

@@ -8,13 +8,13 @@ import json
 import pytest
 
 from tests.support import PROJECT_ROOT
-from tracker.bundle.config import BundleConfig
+from tracker.bundle.config import BundleConfig, demo_config
 from tracker.bundle.dashboard import DASHBOARD_FILE, build_dashboard
 from tracker.bundle.lint import RULES, lint_dashboard, lint_for_config
 from tracker.names import MetricNames
 
-CONFIG = BundleConfig()
-GOOD = build_dashboard(CONFIG)
+CONFIG = demo_config()
+GOOD = build_dashboard(CONFIG, "velo-tracker generate --demo")
 SEL = '{job=~"$job", instance=~"$instance"}'
 
 

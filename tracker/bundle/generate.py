@@ -230,3 +230,10 @@ def find_drift(generations: Iterable[Generation] | Generation | BundleConfig, ro
 
 __all__ = ["KINDS", "REGENERATE", "Drift", "GenerateError", "Generation", "bundle_files", "find_drift",
            "generated_files", "write_bundle"]
+
+
+def demo_generation() -> Generation:
+    """The repository's committed bundle: ``velo-tracker generate --demo``."""
+    from .config import demo_config
+
+    return Generation(demo_config(), kinds=(*DEFAULT_KINDS, "provisioning"), demo=True, options=("--demo",))

@@ -408,13 +408,14 @@ def _scenarios(config: BundleConfig) -> Iterable[_Scenario]:
     s.expect_firing(rule, appears + fresh - step, new_labels, appears / 1000)
     s.expect_silent(rule, appears + fresh, until)
     yield s
-    restart = 2 * _HOUR_MS
+    restart = 6 * _HOUR_MS
     back = restart + 10 * _MINUTE_MS
     until = back + fresh + _HOUR_MS
+    evicted = 30 * _MINUTE_MS  # this one left the buffer hours before the restart
     s = scenario(f"{rule.name} stays silent for known messages after a restart on a new instance (a deploy)")
-    for text in (KNOWN_MESSAGE, NEW_MESSAGE):
-        s.seen(series(names.buffered_error_last_seen, INSTANCE_1, **{LABEL_MESSAGE: text}), 0, restart,
-               restart)
+    for text, gone in ((KNOWN_MESSAGE, restart), (NEW_MESSAGE, evicted)):
+        s.seen(series(names.buffered_error_last_seen, INSTANCE_1, **{LABEL_MESSAGE: text}), 0, gone,
+               gone)
         s.seen(series(names.buffered_error_last_seen, INSTANCE_2, **{LABEL_MESSAGE: text}), back, until,
                until)
     s.expect_silent(rule, back, back + hold, back + step, back + fresh, until)

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from tests.support import PROJECT_ROOT, require_binary
-from tracker.bundle.config import BundleConfig, PrometheusConfig
-from tracker.bundle.generate import write_bundle
+from tracker.bundle.config import PrometheusConfig, demo_config
+from tracker.bundle.generate import demo_generation, write_bundle
 from tracker.bundle.provisioning import (
     ALERTMANAGER_FILE,
     COMPOSE,
@@ -25,7 +25,7 @@ from tracker.bundle.provisioning import (
     render_prometheus_config,
 )
 
-CONFIG = BundleConfig()
+CONFIG = demo_config()
 
 
 def run(tool, package, *args):
@@ -106,7 +106,7 @@ def test_grafana_datasource_and_dashboard_provider():
 
 @pytest.fixture
 def bundle(tmp_path):
-    write_bundle(CONFIG, tmp_path)
+    write_bundle(demo_generation(), tmp_path)
     return tmp_path
 
 
@@ -121,7 +121,7 @@ def test_promtool_check_config_with_the_rules_loaded(bundle):
     config_file.write_text(render_prometheus_config(CONFIG, addresses), encoding="utf-8")
     result = run("promtool", "prometheus", "check", "config", config_file)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout + result.stderr
+    assert "SUCCESS: 7 rules found" in result.stdout + result.stderr
 
 
 def test_amtool_check_config(bundle):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.support import PROJECT_ROOT, require_binary
-from tracker.bundle.config import BundleConfig
+from tracker.bundle.config import demo_config
 from tracker.bundle.provisioning import ALERTMANAGER_FILE, COMPOSE, PROMETHEUS_FILE, StackAddresses
 from tracker.bundle.rules import RULES_FILE
 from tracker.cli import build_parser
@@ -26,7 +26,7 @@ from tracker.demo.runner import (
     run,
 )
 
-CONFIG = BundleConfig()
+CONFIG = demo_config()
 
 
 def _swap_addresses(data, old: StackAddresses, new: StackAddresses):
@@ -55,8 +55,8 @@ def test_native_files_are_the_committed_compose_files_with_loopback_addresses(st
         compose = yaml.safe_load((PROJECT_ROOT / committed).read_text(encoding="utf-8"))
         assert native == _swap_addresses(compose, COMPOSE, stack.addresses), name
         assert native != compose
-    rules = files["rules"].read_text(encoding="utf-8")
-    assert rules == (PROJECT_ROOT / "alerts" / RULES_FILE).read_text(encoding="utf-8")
+    rules = yaml.safe_load(files["rules"].read_text(encoding="utf-8"))
+    assert rules == yaml.safe_load((PROJECT_ROOT / "alerts" / RULES_FILE).read_text(encoding="utf-8"))
 
 
 def test_native_addresses_are_loopback_only(stack):

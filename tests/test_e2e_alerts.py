@@ -59,10 +59,10 @@ def test_storm_fires_the_alerts_in_prometheus_alertmanager_and_the_webhook(stack
                stack.diagnostics("the alerts in Alertmanager"))
     for alert in stack.alertmanager_alerts():
         if alert["labels"]["alertname"] in STORM_ALERTS:
-            assert alert["labels"]["job"] == stack.config.job
+            assert alert["labels"]["job"] == stack.config.identity.job
             assert alert["labels"]["severity"] in ("critical", "warning", "info")
             assert alert["annotations"]["summary"].endswith(".")
-            assert alert["annotations"]["runbook_url"].startswith(stack.config.alerts.runbook_url_base)
+            assert "runbook_url" not in alert["annotations"]  # none unless configured
             assert {r["name"] for r in alert["receivers"]} == {stack.config.alertmanager.receiver}
 
     wait_until(lambda: webhook_firing(stack) >= STORM_ALERTS, 90,
@@ -70,6 +70,22 @@ def test_storm_fires_the_alerts_in_prometheus_alertmanager_and_the_webhook(stack
     received = get_json(f"{stack.app_url}/alerts")
     assert received["notifications_received"] >= 1
     assert {a["receiver"] for a in received["alerts"]} == {stack.config.alertmanager.receiver}
+
+
+def test_new_error_type_fires_in_prometheus_with_the_scrubbed_message(stack):
+    # This Prometheus has no history yet: every message the app shows is new to it.
+    def new_error_alerts():
+        alerts = stack.prometheus.api("alerts")["alerts"]
+        return [a for a in alerts
+                if a["labels"]["alertname"] == "VeloNewErrorType" and a["state"] == "firing"]
+
+    firing = wait_until(new_error_alerts, 90, stack.diagnostics("VeloNewErrorType to fire"))
+    buffered = {e["message"] for e in stack.errors()["entries"]}
+    for alert in firing:
+        assert alert["labels"]["job"] == stack.config.identity.job
+        assert "instance" not in alert["labels"]  # the job's history, whatever the instance
+        assert alert["labels"]["message"] in alert["annotations"]["description"]
+    assert {a["labels"]["message"] for a in firing} & buffered
 
 
 def test_reset_resolves_the_buffer_and_types_alerts(stack):
@@ -86,3 +102,4 @@ def test_reset_resolves_the_buffer_and_types_alerts(stack):
 
 def prom_firing(stack):
     return stack.prometheus.firing()
+

@@ -136,8 +136,13 @@ def make_state(config: TrackerConfig) -> tuple[ErrorTracker | None, SqlQueryMetr
         )
         return tracker, SqlQueryMetrics(config.max_query_types, config.sql_duration_buckets)
     _check_directory(directory)
-    tracker = SharedErrorTracker(directory, config) if config.enabled else None
-    return tracker, SharedSqlQueryMetrics(directory, config)
+    try:
+        tracker = SharedErrorTracker(directory, config) if config.enabled else None
+        return tracker, SharedSqlQueryMetrics(directory, config)
+    except OSError as exc:
+        raise ValueError(
+            f"cannot write state files in the multi-process directory {directory!r}: {exc}"
+        ) from exc
 
 
 # -- layouts ---------------------------------------------------------------------------------
@@ -931,12 +936,13 @@ class SharedSqlQueryMetrics(SqlQueryMetrics):
                 row = entry[3]
                 for b, count in enumerate(buckets[index * nb:(index + 1) * nb]):
                     row[b] += count
-        # Different processes may have met different query types first: keep the label set bounded.
-        if len(merged) > self._max_query_types:
-            ranked = sorted(merged, key=lambda q: (q == OTHER_QUERY_TYPE, -(merged[q][0] + merged[q][1]), q))
-            keep = set(ranked[:self._max_query_types - 1])
+        # Different processes may have met different query types first: keep the label set as
+        # bounded as one process keeps it (max_query_types types, then "other").
+        named = [q for q in merged if q != OTHER_QUERY_TYPE]
+        if len(named) > self._max_query_types:
+            named.sort(key=lambda q: (-(merged[q][0] + merged[q][1]), q))
             other = merged.setdefault(OTHER_QUERY_TYPE, [0, 0, 0, [0] * nb, 0.0])
-            for name in [q for q in merged if q not in keep and q != OTHER_QUERY_TYPE]:
+            for name in named[self._max_query_types:]:
                 entry = merged.pop(name)
                 other[0] += entry[0]
                 other[1] += entry[1]

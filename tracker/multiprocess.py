@@ -62,6 +62,7 @@ __all__ = [
     "make_state",
     "mark_process_dead",
     "multiprocess_directory",
+    "process_totals",
     "state_file_bytes",
 ]
 
@@ -982,3 +983,23 @@ def mark_process_dead(pid: int, path: str | os.PathLike[str] | None = None) -> N
         if name.startswith("velo-tracker.") and name.endswith(".tmp") and f".{pid}." in name:
             with contextlib.suppress(FileNotFoundError):
                 Path(directory, name).unlink()  # a file the dead process never finished creating
+
+
+def process_totals(path: str | os.PathLike[str] | None = None, namespace: str = "velo") -> dict[int, int]:
+    """Errors recorded per process id in the current generation, read from the directory
+    (default ``PROMETHEUS_MULTIPROC_DIR``): which workers recorded, for checks and debugging."""
+    directory = os.fspath(path) if path is not None else os.environ.get(ENV_VAR, "")
+    if not directory:
+        raise ValueError(f"process_totals needs the multi-process directory (pass path= or set {ENV_VAR})")
+    control = _Control(directory, namespace)
+    totals: dict[int, int] = {}
+    files = _Directory(directory, namespace, "errors", _KIND_ERRORS, _errors_layout).files()
+    for file in files:
+        layout: _ErrorsLayout = file.layout  # type: ignore[assignment]
+        if file.header[_H_GENERATION] != control.generation:
+            continue
+        at = layout.offsets["t_slots"]
+        counts = file.view[at:at + 8 * _T_WORDS * layout.top_capacity].cast("Q").tolist()[1::_T_WORDS]
+        pid = file.header[_H_PID]
+        totals[pid] = totals.get(pid, 0) + sum(counts)
+    return totals

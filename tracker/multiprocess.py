@@ -421,9 +421,8 @@ class SharedErrorTracker(ErrorTracker):
             if self._gen_word[1] != self._generation:
                 self._adopt_generation()
             slots = self._slots
-            slot = slots.get(key)
+            slot = slots.pop(key, None)
             if slot is not None:
-                del slots[key]
                 slots[key] = slot  # most recent again
                 count = slot[1] = slot[1] + 1
                 word = slot[0]

@@ -105,9 +105,8 @@ class ErrorTracker:
             # Inlined ErrorMessageBuffer.record and SpaceSaving.increment for a key already
             # buffered and monitored: no call, so CPython does not switch threads mid-update.
             slots = self._slots
-            if key in slots:
-                slot = slots[key]
-                del slots[key]
+            slot = slots.pop(key, None)
+            if slot is not None:
                 slots[key] = slot  # most recent again
                 slot[0] += 1
                 if now > slot[2]:
@@ -119,8 +118,9 @@ class ErrorTracker:
                 # Keys in the buffer were counted when they entered (a reset clears both).
                 self._unique.add(hash(key) & MASK64)
             counts = self._top_counts
-            if key in counts:
-                counts[key] += 1
+            count = counts.get(key)
+            if count is not None:
+                counts[key] = count + 1
             else:
                 self._top.increment(key)
             self._total += 1

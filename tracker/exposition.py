@@ -479,7 +479,7 @@ class _PooledWSGIServer(WSGIServer):
         self.max_threads = max_threads
         self.max_pending = max_pending
         self.timeout_seconds = timeout
-        self.counters = {"served": 0, "refused": 0, "timed_out": 0}
+        self.counters = {"handled": 0, "refused": 0, "timed_out": 0}
         self._queue: queue.SimpleQueue[tuple[socket.socket, Any] | None] = queue.SimpleQueue()
         self._pending = 0
         self._idle = 0
@@ -542,7 +542,7 @@ class _PooledWSGIServer(WSGIServer):
             request, client_address = item
             try:
                 self.finish_request(request, client_address)
-                self.count("served")
+                self.count("handled")
             except Exception:
                 self.handle_error(request, client_address)
             finally:

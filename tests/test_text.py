@@ -365,3 +365,31 @@ def test_a_huge_query_type_is_cut_before_any_work() -> None:
         split = isprintable
 
     assert clean_query_type(HostileQuery("insert\norders")) == "insert orders"
+
+
+ODD_ARGS = st.lists(
+    st.one_of(st.text(), st.binary(), st.integers(), st.none(), st.floats(allow_nan=True),
+              st.builds(_Hostile, st.text())),
+    max_size=3,
+)
+
+
+@settings(max_examples=200)
+@given(ODD_ARGS, st.sampled_from([ValueError, KeyError, OSError, UnicodeError, Exception, KeyboardInterrupt]))
+def test_any_exception_arguments_give_one_plain_string(args: list, kind: type) -> None:
+    result = to_text(kind(*args))
+    assert type(result) is str and result.startswith(kind.__name__)
+
+
+def test_keyboard_interrupt_from_a_user_str_propagates_through_the_provider() -> None:
+    from tracker import MetricsProvider
+
+    class Interrupted(Exception):
+        def __str__(self) -> str:
+            raise KeyboardInterrupt
+
+    provider = MetricsProvider()
+    with pytest.raises(KeyboardInterrupt):
+        provider.record_error_message(Interrupted())
+    provider.record_error_message("still recording")
+    assert provider.get_total_errors() == 1

@@ -20,8 +20,10 @@ TASK_SECONDS = 0.05
 
 
 def broker_options(directory: str) -> dict:
+    """Everything the filesystem transport writes stays in ``directory`` (its control folder
+    defaults to ./control)."""
     return {"data_folder_in": directory, "data_folder_out": directory, "processed_folder": directory,
-            "store_processed": False}
+            "control_folder": os.path.join(directory, "control"), "store_processed": False}
 
 
 app = Celery("velo_e2e", broker="filesystem://")

@@ -70,9 +70,11 @@ def test_tasks_failing_in_both_pool_processes_make_one_merged_view(
 ) -> None:
     broker, state, process = worker
     client = celery.Celery("velo_e2e_client", broker="filesystem://")
-    client.conf.broker_transport_options = {"data_folder_in": str(broker), "data_folder_out": str(broker)}
+    client.conf.broker_transport_options = {"data_folder_in": str(broker), "data_folder_out": str(broker),
+                                            "control_folder": str(broker / "control")}
     for n in range(TASKS):
         client.send_task("velo_e2e.fail", args=[n])
+    assert not (PROJECT_ROOT / "control").exists()  # the broker writes only in its own directory
     view = MetricsProvider(TrackerConfig(multiprocess_dir=state))
     wait_until(lambda: view.get_total_errors() == TASKS, TIMEOUT,
                lambda: f"{TASKS} failed tasks (have {view.get_total_errors()}: {process_totals(state)})")

@@ -8,10 +8,11 @@ One module per artifact, all reading metric names from :mod:`tracker.names`:
   grafanalib's output);
 - :mod:`.rules` and :mod:`.rule_tests` — Prometheus recording and alerting rules, and their
   ``promtool test rules`` unit tests;
-- :mod:`.provisioning` — Grafana, Prometheus and Alertmanager configuration, with every
-  address derived from one :class:`~tracker.bundle.provisioning.StackAddresses`;
+- :mod:`.k8s` — the same rules and dashboard as a ``PrometheusRule`` and a Grafana-sidecar ``ConfigMap``;
+- :mod:`.provisioning` — the demo stack's Grafana, Prometheus and Alertmanager configuration
+  (``--demo`` only), every address derived from one :class:`~tracker.bundle.provisioning.StackAddresses`;
 - :mod:`.lint` and :mod:`.schema` — the dashboard lint and the JSON Schema validation;
-- :mod:`.generate` — the list of generated files, writing them, and the drift check;
+- :mod:`.generate` — the list of generated files, their markers, writing them safely, and the drift check;
 - :mod:`.checks` and :mod:`.commands` — ``velo-tracker check`` and ``velo-tracker generate``.
 """
 

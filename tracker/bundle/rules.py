@@ -1,9 +1,14 @@
 """Prometheus recording and alerting rules, in the style of the Prometheus monitoring mixins.
 
-Recording rules compute the error rate once (per instance, then per job); the dashboard's
-rate series and ``VeloErrorRateHigh`` read them. Alerts select the configured job, carry a
-``severity`` label, a static ``summary`` ending in a period, a templated ``description`` and
-a ``runbook_url``. Every threshold, ``for`` and severity comes from the config.
+Everything selects the service with its selector (``job="billing"`` by default) and is named
+after it: rule groups ``<name>-error-tracking.rules``/``.alerts``, alerts ``<Prefix>ErrorTypesHigh``...
+Recording rules compute the error rate once (per instance, then per job); the dashboard's rate
+series and ``…ErrorRateHigh`` read them. The types and buffer alerts count buffered messages
+*last seen within a window*, so they resolve by themselves once errors stop; ``…NewErrorType``
+compares the messages shown now with the job's own history in Prometheus (``unless … offset``),
+so a restart or a deploy does not make known messages fire. Alerts carry a ``severity`` label,
+a static ``summary`` ending in a period, a templated ``description``, and a ``runbook_url`` only
+when a runbook base is configured. Every threshold, window, ``for`` and severity comes from the config.
 """
 
 from __future__ import annotations

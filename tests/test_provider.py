@@ -177,10 +177,10 @@ def test_internal_failure_is_swallowed_and_logged_once(caplog: pytest.LogCapture
         raise RuntimeError("internal bug")
 
     metrics._tracker.record = explode  # type: ignore[union-attr, method-assign]
-    with caplog.at_level(logging.WARNING, logger="tracker"):
+    with caplog.at_level(logging.WARNING, logger="velo_tracker"):
         metrics.record_error_message("one")
         metrics.record_error_message("two")
-    assert len([r for r in caplog.records if r.name == "tracker"]) == 1
+    assert len([r for r in caplog.records if r.name == "velo_tracker"]) == 1
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,15 @@ from .names import LOGGER_NAME
 if TYPE_CHECKING:
     from .provider import MetricsProvider
 
-__all__ = ["ProviderRef", "capture_errors", "guard", "is_recorded", "record_exception", "resolve_provider"]
+__all__ = [
+    "ProviderRef",
+    "capture_errors",
+    "guard",
+    "is_recorded",
+    "mark_seen",
+    "record_exception",
+    "resolve_provider",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +77,17 @@ def is_recorded(exc: BaseException, provider: MetricsProvider) -> bool:
     """Whether ``provider`` has already recorded this very exception object."""
     marks = _marks(exc, create=False)
     return marks is not None and provider in marks
+
+
+def mark_seen(provider: MetricsProvider, exc: BaseException) -> None:
+    """Mark ``exc`` as dealt with for ``provider`` without recording it.
+
+    An integration that knows an exception is not an error (Django's ``Http404`` and other
+    4xx answers) marks it, so a logging handler that sees it later does not record it either.
+    """
+    marks = _marks(exc, create=True)
+    if marks is not None:
+        marks.add(provider)
 
 
 def record_exception(provider: MetricsProvider, exc: BaseException, context: str | None = None) -> bool:

@@ -12,8 +12,9 @@ In ``urls.py``::
 
 The middleware records what a view raises (also while rendering a template response) unless
 Django answers it with a 4xx (``Http404``, ``PermissionDenied``, ``BadRequest``,
-``SuspiciousOperation``, ``MultiPartParserError``), and, through Django's
-``got_request_exception`` signal, what other middleware raises. It works under WSGI and ASGI.
+``SuspiciousOperation``, ``MultiPartParserError``: marked, so that an
+:class:`~tracker.ErrorTrackingHandler` does not record Django's log line of them either), and,
+through Django's ``got_request_exception`` signal, what other middleware raises. It works under WSGI and ASGI.
 
 The views serve the provider's exposition like ``/metrics`` and ``/errors`` of the built-in
 server; pass ``{"provider": other}`` as the path's keyword arguments to serve another provider.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..capture import ProviderRef, guard, record_exception
+from ..capture import ProviderRef, guard, mark_seen, record_exception
 
 if TYPE_CHECKING:
     from ..provider import MetricsProvider
@@ -73,10 +74,13 @@ def _is_client_error(exc: BaseException) -> bool:
 
 
 def _record(exc: BaseException | None) -> None:
-    if exc is None or not isinstance(exc, Exception) or _is_client_error(exc):
+    if exc is None or not isinstance(exc, Exception):
         return
     with guard("the Django integration"):
-        record_exception(get_provider(), exc)
+        if _is_client_error(exc):
+            mark_seen(get_provider(), exc)  # so Django's own log line of it is not recorded either
+        else:
+            record_exception(get_provider(), exc)
 
 
 def _on_request_exception(sender: Any, request: Any = None, **_: Any) -> None:

@@ -89,7 +89,7 @@ class _RecordingHandler(ErrorTrackingHandler):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.failures: list[tuple[logging.LogRecord, type[BaseException] | None]] = []
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:
         self.failures.append((record, sys.exc_info()[0]))
 
 
@@ -257,7 +257,7 @@ def test_dict_config_by_class_path_and_provider_path() -> None:
 
 
 def test_provider_path_errors_are_clear() -> None:
-    with pytest.raises(ValueError, match="package.module.name"):
+    with pytest.raises(ValueError, match=r"package\.module\.name"):
         ErrorTrackingHandler("not a path!")
     with pytest.raises(TypeError, match="MetricsProvider"):
         ErrorTrackingHandler(42)  # type: ignore[arg-type]

@@ -201,6 +201,7 @@ class MetricsProvider:
 _registered: weakref.WeakKeyDictionary[CollectorRegistry, weakref.WeakValueDictionary[str, Any]] = (
     weakref.WeakKeyDictionary()
 )
+_owners: weakref.WeakKeyDictionary[Any, weakref.ref[MetricsProvider]] = weakref.WeakKeyDictionary()
 _registered_lock = threading.Lock()
 
 
@@ -216,8 +217,13 @@ def _register(provider: MetricsProvider, replace: bool) -> None:
                 "registry: close() it first (or use the provider as a context manager), pass "
                 "replace=True to close it for you, or give this one another namespace or registry"
             )
-        with contextlib.suppress(KeyError):
-            registry.unregister(previous)
+        owner = _owners.get(previous)
+        owner = owner() if owner is not None else None
+        if owner is not None:
+            owner.close()
+        else:  # its provider is gone, its collector still registered
+            with contextlib.suppress(KeyError):
+                registry.unregister(previous)
     try:
         registry.register(provider.collector)
     except ValueError as exc:  # prometheus_client's "Duplicated timeseries in CollectorRegistry"
@@ -228,6 +234,7 @@ def _register(provider: MetricsProvider, replace: bool) -> None:
         ) from exc
     with _registered_lock:
         _registered.setdefault(registry, weakref.WeakValueDictionary())[namespace] = provider.collector
+        _owners[provider.collector] = weakref.ref(provider)
 
 
 def _duration_seconds(duration: object) -> float:

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs
 
 from tracker import MetricsProvider, TrackerConfig
 from tracker.config import DEFAULT_BUFFER_CAPACITY
-from tracker.exposition import make_server, make_wsgi_app
+from tracker.exposition import ERRORS_PATH, METRICS_PATH, make_server, make_wsgi_app
 from tracker.names import DEFAULT_NAMESPACE
 
 from .scenario import STORM_TYPES, Scenario
@@ -251,7 +251,9 @@ class DemoApp:
                 allowed = ", ".join(sorted(m for m, p in self._routes if p == path))
                 return _reply(start_response, "405 Method Not Allowed", {"error": f"use {allowed}"},
                               [("Allow", allowed)])
-            return self._library_app(environ, start_response)
+            if path in (METRICS_PATH, ERRORS_PATH):
+                return self._library_app(environ, start_response)
+            return _reply(start_response, "404 Not Found", {"error": f"no route {path}; see GET /"})
         try:
             status, body = route(environ)
         except ValueError as exc:

@@ -337,3 +337,19 @@ def test_cancellation_is_not_recorded(provider: MetricsProvider) -> None:
 
     asyncio.run(main())
     assert provider.get_total_errors() == 0
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are Python 3.11+")
+def test_a_group_of_one_exception_is_recorded_as_that_exception(provider: MetricsProvider) -> None:
+    inner = KeyError("user_id")
+    group = ExceptionGroup("unhandled errors in a TaskGroup", [inner])  # noqa: F821 - 3.11+
+    with pytest.raises(ExceptionGroup), capture_errors(provider):  # noqa: F821
+        raise group
+    with pytest.raises(KeyError), capture_errors(provider):
+        raise inner  # the same exception later: already recorded
+    two = ExceptionGroup("two", [ValueError("a"), ValueError("b")])  # noqa: F821
+    with pytest.raises(ExceptionGroup), capture_errors(provider):  # noqa: F821
+        raise two
+    assert dict(provider.get_top_errors(5)) == {
+        "KeyError: 'user_id'": 1, "ExceptionGroup: two (2 sub-exceptions)": 1
+    }

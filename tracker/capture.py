@@ -12,6 +12,7 @@ itself is logged once on the library's logger and never reaches, or changes, the
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import functools
 import importlib
@@ -94,8 +95,13 @@ def record_exception(provider: MetricsProvider, exc: BaseException, context: str
     """Record ``exc`` as ``TypeName: message`` unless ``provider`` already recorded this object.
 
     ``context`` (a task name, an event name, a logger name...) is put in front of the text
-    when given: ``"context: TypeName: message"``. Returns whether it was recorded now.
+    when given: ``"context: TypeName: message"``. An exception group holding a single
+    exception (as anyio task groups raise) is recorded as that exception. Returns whether it
+    was recorded now.
     """
+    while _is_group(exc) and len(exc.exceptions) == 1:  # type: ignore[attr-defined]
+        mark_seen(provider, exc)
+        exc = exc.exceptions[0]  # type: ignore[attr-defined]
     marks = _marks(exc, create=True)
     if marks is not None:
         if provider in marks:
@@ -167,6 +173,13 @@ class ProviderRef:
         if provider is None:
             provider = self._provider = resolve_provider(self._path)
         return provider
+
+
+_EXCEPTION_GROUP: type[BaseException] | None = getattr(builtins, "BaseExceptionGroup", None)
+
+
+def _is_group(exc: BaseException) -> bool:
+    return _EXCEPTION_GROUP is not None and isinstance(exc, _EXCEPTION_GROUP)
 
 
 _warned: set[str] = set()

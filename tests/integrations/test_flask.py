@@ -80,10 +80,19 @@ def test_unhandled_exceptions_are_recorded_once_as_type_and_message(root_handler
 
 def test_default_pipeline_groups_the_same_exception_on_different_urls() -> None:
     provider = MetricsProvider()
-    client = make_app(provider).test_client()
-    for url in ("/users/1", "/users/abc"):
+    app = make_app(provider)
+
+    @app.get("/orders/<order_id>")
+    def order(order_id: str) -> str:
+        return {}["order_id"]
+
+    client = app.test_client()
+    for url in ("/users/1", "/users/abc", "/orders/9"):
         client.get(url)
-    assert provider.get_top_errors(10) == reference("KeyError: 'user_id'", "KeyError: 'user_id'")
+    # Exactly what the provider's own pipeline makes of the exceptions' texts.
+    assert provider.get_top_errors(10) == reference(
+        "KeyError: 'user_id'", "KeyError: 'user_id'", "KeyError: 'order_id'"
+    )
 
 
 def test_handled_errors_and_4xx_are_not_recorded(root_handler) -> None:

@@ -165,6 +165,9 @@ def main() -> int:
     width = max(len(r[0]) for r in rows)
     for name, value, ratio, goal in rows:
         print(f"{name:<{width}}  {value:>10}  {ratio:<50} goal {goal}")
+    print()
+    import serving  # bench/serving.py: scrape latency under 200 concurrent clients
+    serving.main()
     return 0
 
 

@@ -390,3 +390,16 @@ def test_respond_is_reusable_with_an_explicit_view(recorded) -> None:
     assert status == "200 OK" and json.loads(body)["total_errors"] == 1
     with pytest.raises(ValueError, match="view"):
         respond(recorded, "GET", "", {}, view="other")
+
+
+def test_asgi_app_closes_a_websocket_politely(recorded) -> None:
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(make_asgi_app(recorded)({"type": "websocket", "path": "/metrics"}, receive, send))
+    assert [m["type"] for m in sent] == ["websocket.close"]

@@ -18,7 +18,8 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from .buffer import ErrorEntry
 from .collector import ErrorTrackingCollector
 from .config import TrackerConfig
-from .names import LOGGER_NAME
+from .multiprocess import make_state
+from .names import DROP_BEFORE_RECORD, DROP_INTERNAL, LOGGER_NAME
 from .normalize import MessageNormalizer
 from .sql import SqlQueryMetrics, clean_query_type
 from .stats import ErrorStats
@@ -51,16 +52,10 @@ class MetricsProvider:
             raise TypeError(f"config must be a TrackerConfig, not {type(config).__name__}")
         self.config = config
         self._normalizer = MessageNormalizer(config)
-        self._tracker: ErrorTracker | None = (
-            ErrorTracker(
-                capacity=config.buffer_capacity,
-                exact_unique_limit=config.exact_unique_limit,
-                top_errors_capacity=config.top_errors_capacity,
-            )
-            if config.enabled
-            else None
-        )
-        self._sql = SqlQueryMetrics(config.max_query_types, config.sql_duration_buckets)
+        # In-process state, or per-process memory-mapped files merged at read time: chosen once.
+        tracker, sql = make_state(config)
+        self._tracker: ErrorTracker | None = tracker
+        self._sql: SqlQueryMetrics = sql
         self.collector = ErrorTrackingCollector(config.namespace, self._tracker, self._sql)
         self.registry = registry if registry is not None else CollectorRegistry()
         self._internal_error_logged = False
@@ -80,6 +75,8 @@ class MetricsProvider:
             key = self._normalizer.normalize(text)
             if key is not None:
                 self._tracker.record(key)
+            else:
+                self._tracker.count_dropped(DROP_BEFORE_RECORD)
         except Exception:  # the tracker must never break its caller
             self._log_internal_error()
 
@@ -190,9 +187,12 @@ class MetricsProvider:
         return self._tracker.snapshot(include_top=False)
 
     def _log_internal_error(self) -> None:
+        """The one guard for our own failures: log the first, count every one."""
         if not self._internal_error_logged:
             self._internal_error_logged = True
             _log.warning("velo-tracker failed to record an error message; it was dropped", exc_info=True)
+        with contextlib.suppress(Exception):  # counting is best effort, never raising
+            self._tracker.count_dropped(DROP_INTERNAL)  # type: ignore[union-attr]
 
 
 # The collector each provider registered, per registry and namespace, for ``replace=True`` and

@@ -499,3 +499,24 @@ def test_an_archive_from_before_a_reset_counts_nothing(tmp_path: Path) -> None:
     pids = exited_workers(provider, 1, 2)
     mark_process_dead(pids[0], tmp_path)
     assert provider.get_total_errors() == 3
+
+
+@needs_fork
+def test_a_forked_child_that_never_records_leaves_no_file(tmp_path: Path) -> None:
+    provider = MetricsProvider(TrackerConfig(multiprocess_dir=tmp_path))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert wait(run_child(lambda: provider.get_error_stats())) == 0  # reads, never records
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+    def sql_only() -> None:
+        provider.record_sql_query_with_error("select", 0.01, True, 1)
+
+    child = run_child(sql_only)
+    assert wait(child) == 0
+    assert [p for p in tmp_path.iterdir() if f".{child}." in p.name] == [
+        p for p in state_files(tmp_path, "sql") if f".{child}." in p.name
+    ]
+    assert len([p for p in tmp_path.iterdir() if f".{child}." in p.name]) == 1
+    assert samples(provider.get_metrics_text())[
+        ("velo_sql_queries_total", (("query_type", "select"), ("status", "success")))
+    ] == 1

@@ -350,6 +350,7 @@ class SharedErrorTracker(ErrorTracker):
         self._layout = _ErrorsLayout.for_config(config)
         self._control = _Control(directory, config.namespace)
         self._reader = _ErrorsReader(directory, config.namespace, self._layout)
+        self._needs_file = False
         self._open_file()
 
     # -- file and local state --
@@ -393,6 +394,10 @@ class SharedErrorTracker(ErrorTracker):
 
     def _adopt_generation(self) -> None:
         """Another process reset the service: clear this process's state and join the new generation."""
+        if self._needs_file:
+            self._open_own_file()
+            if self._gen_word[1] == self._generation:
+                return
         generation = self._control.generation
         header = self._header
         header[_H_GENERATION] = _RESETTING  # readers skip the file while it is cleared
@@ -512,6 +517,8 @@ class SharedErrorTracker(ErrorTracker):
         w[version_word] = version + 1
 
     def _drop_locked(self, reason: str) -> None:
+        if self._needs_file:
+            self._open_own_file()
         self._dropped[reason] = count = self._dropped.get(reason, 0) + 1
         if reason in DROP_REASONS:
             self._header[_H_DROPPED + DROP_REASONS.index(reason)] = count
@@ -560,18 +567,32 @@ class SharedErrorTracker(ErrorTracker):
             lock.release()
 
     def _after_fork_in_child(self) -> None:
-        """A forked child (a gunicorn or Celery worker) writes its own file, starting empty;
-        the parent's records stay in the parent's file."""
+        """A forked child (a gunicorn or Celery worker) gets its own file, starting empty; the
+        parent's records stay in the parent's file. The file is created at the child's first
+        record (a child that never records, such as one that runs ``exec``, leaves none):
+        until then the views point at private memory, and a generation no file has makes the
+        recording path's generation check take the slow path once."""
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._reader = _ErrorsReader(self._directory, self._namespace, self._layout)  # its lock may be held
+        self._map = mmap.mmap(-1, self._layout.size)
+        self._views(self._map)
+        self._clear_local()
+        self._needs_file = True
+        self._generation = -1
+
+    def _open_own_file(self) -> None:
+        """After a fork: this process's own file (or, failing that, private memory and a warning)."""
+        self._needs_file = False
+        dropped = [self._header[_H_DROPPED + i] for i in range(len(DROP_REASONS))]
         try:
             self._open_file()
         except OSError as exc:
             _log.warning("velo-tracker: could not create a state file in %r after fork (%s); "
-                         "this process's errors stay local", self._directory, exc)
-            self._map = mmap.mmap(-1, self._layout.size)
-            self._views(self._map)
-            self._clear_local()
+                         "this process's errors are not shared", self._directory, exc)
+            self._generation = self._control.generation
+            return
+        for i, count in enumerate(dropped):
+            self._header[_H_DROPPED + i] = count
 
     def __repr__(self) -> str:
         return f"SharedErrorTracker(directory={self._directory!r}, capacity={self._layout.capacity})"
@@ -933,6 +954,7 @@ class SharedSqlQueryMetrics(SqlQueryMetrics):
         self._namespace = config.namespace
         self._layout = _SqlLayout.for_config(config)
         self._directory = _Directory(directory, config.namespace, "sql", _KIND_SQL, _sql_layout)
+        self._needs_file = False
         self._open_file()
 
     def _open_file(self) -> None:
@@ -960,6 +982,8 @@ class SharedSqlQueryMetrics(SqlQueryMetrics):
 
         bucket = bisect_left(self.buckets, seconds)
         with self._lock:
+            if self._needs_file:
+                self._open_own_file()
             index = self._index.get(query_type)
             if index is None:
                 if len(self._index) >= self._max_query_types and query_type != OTHER_QUERY_TYPE:
@@ -1000,15 +1024,20 @@ class SharedSqlQueryMetrics(SqlQueryMetrics):
         ]
 
     def _after_fork(self) -> None:
+        """A forked child gets its own file at its first query (private memory until then)."""
         self._lock = threading.Lock()
         self._directory = _Directory(self._directory_path, self._namespace, "sql", _KIND_SQL, _sql_layout)
+        self._map = mmap.mmap(-1, self._layout.size)
+        self._bind(self._map)
+        self._needs_file = True
+
+    def _open_own_file(self) -> None:
+        self._needs_file = False
         try:
             self._open_file()
         except OSError as exc:
             _log.warning("velo-tracker: could not create a SQL state file in %r after fork (%s)",
                          self._directory_path, exc)
-            self._map = mmap.mmap(-1, self._layout.size)
-            self._bind(self._map)
 
 
 # -- process life cycle ----------------------------------------------------------------------

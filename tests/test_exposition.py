@@ -125,7 +125,7 @@ def test_scrapes_are_consistent_while_threads_record() -> None:
 def test_shared_registry_refuses_a_second_provider_with_the_same_namespace() -> None:
     registry = CollectorRegistry()
     MetricsProvider(registry=registry)
-    with pytest.raises(ValueError, match="Duplicated"):
+    with pytest.raises(ValueError, match="already registered in this registry"):
         MetricsProvider(registry=registry)
     MetricsProvider(TrackerConfig(namespace="other"), registry=registry)  # a different namespace is fine
 

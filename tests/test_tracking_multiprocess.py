@@ -330,11 +330,11 @@ def test_a_corrupt_or_truncated_file_is_skipped_with_one_warning(
     flipped = bytearray(good.read_bytes())
     flipped[16 * 8] ^= 0xFF  # a layout word: the checksum no longer matches
     (tmp_path / "velo-tracker.velo.errors.999997.deadbeef.mmap").write_bytes(bytes(flipped))
-    with caplog.at_level(logging.WARNING, logger="tracker"):
+    with caplog.at_level(logging.WARNING, logger="velo_tracker"):
         for _ in range(3):
             assert provider.get_total_errors() == 1
             assert "velo_error_messages_total 1.0" in provider.get_metrics_text()
-    warnings = [r.getMessage() for r in caplog.records if r.name == "tracker"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "velo_tracker"]
     assert len(warnings) == 3  # one per bad file, not one per scrape
     assert all("skipping velo-tracker.velo.errors.99999" in w for w in warnings)
 
@@ -349,7 +349,7 @@ def test_a_slot_left_half_written_is_skipped_never_a_hang(
     # A writer killed between the two version stores leaves a slot's version odd for good.
     word = tracker._slots["first"][0]
     tracker._w[word] += 1
-    with caplog.at_level(logging.WARNING, logger="tracker"):
+    with caplog.at_level(logging.WARNING, logger="velo_tracker"):
         stats = tracker.snapshot()
     assert [e.message for e in stats.entries] == ["second"]
     assert stats.total_errors == 2  # the total does not depend on the damaged slot
@@ -364,7 +364,7 @@ def test_a_file_from_another_layout_version_is_skipped(
     data = bytearray(state_files(tmp_path)[0].read_bytes())
     struct.pack_into("<Q", data, 8, 99 | 1 << 32)  # version 99
     (tmp_path / "velo-tracker.velo.errors.999996.deadbeef.mmap").write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="tracker"):
+    with caplog.at_level(logging.WARNING, logger="velo_tracker"):
         assert provider.get_total_errors() == 1
     assert any("unsupported version" in r.getMessage() for r in caplog.records)
 

@@ -39,10 +39,12 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
+from .names import LOGGER_NAME
+
 if TYPE_CHECKING:
     from .provider import MetricsProvider
 
-_log = logging.getLogger("tracker.exposition")
+_log = logging.getLogger(f"{LOGGER_NAME}.exposition")
 
 METRICS_PATH = "/metrics"
 ERRORS_PATH = "/errors"

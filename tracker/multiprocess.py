@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from .buffer import ErrorEntry, Row, merge_buffers
 from .config import TrackerConfig
-from .names import DROP_REASONS, DROP_REENTRANT, OTHER_QUERY_TYPE
+from .names import DROP_REASONS, DROP_REENTRANT, LOGGER_NAME, OTHER_QUERY_TYPE
 from .sketches import (
     MASK64,
     merge_registers,
@@ -67,7 +67,7 @@ __all__ = [
     "state_file_bytes",
 ]
 
-_log = logging.getLogger("tracker")
+_log = logging.getLogger(LOGGER_NAME)
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 """The environment variable ``prometheus_client`` reads; the tracker follows it too."""

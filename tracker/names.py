@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 DEFAULT_NAMESPACE = "velo"
 
+#: The library's own logger (and the parent of any it creates). The logging handler ignores
+#: exactly this logger and its children, so a user's ``tracker.*`` loggers are still recorded.
+LOGGER_NAME = "velo_tracker"
+
 LABEL_MESSAGE = "message"
 LABEL_QUERY_TYPE = "query_type"
 LABEL_STATUS = "status"

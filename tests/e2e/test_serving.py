@@ -173,7 +173,7 @@ def test_client_resets_are_quiet_and_the_server_keeps_serving(capfd, caplog) -> 
                                              max_message_length=256))
     for i in range(2000):  # a large exposition (~1 MB): resets happen mid-response too
         provider.record_error_message(f"error {i:05d} " + "x" * 200)
-    caplog.set_level(logging.DEBUG, logger="tracker.exposition")
+    caplog.set_level(logging.DEBUG, logger="velo_tracker.exposition")
     with start_http_server(provider) as server:
         for i in range(40):
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE)
@@ -191,7 +191,9 @@ def test_client_resets_are_quiet_and_the_server_keeps_serving(capfd, caplog) -> 
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Exception" not in err
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    debug_lines = [r for r in caplog.records if r.levelno == logging.DEBUG and r.name == "tracker.exposition"]
+    debug_lines = [
+        r for r in caplog.records if r.levelno == logging.DEBUG and r.name == "velo_tracker.exposition"
+    ]
     assert debug_lines and all(r.exc_info is None for r in debug_lines)
 
 

@@ -6,8 +6,8 @@ import logging
 from collections import OrderedDict
 
 from .config import TrackerConfig
-from .fingerprint import fingerprint
-from .scrub import scrub_secrets
+from .fingerprint import build_fingerprinter
+from .scrub import build_scrubber
 from .text import ELLIPSIS, fold_line, to_text, truncate
 
 __all__ = ["EMPTY_MESSAGE", "RAW_LENGTH_LIMIT", "UNPROCESSABLE_MESSAGE", "MessageNormalizer"]
@@ -50,7 +50,10 @@ class MessageNormalizer:
     """
 
     def __init__(self, config: TrackerConfig) -> None:
-        self._scrub = config.scrub_secrets
+        # The rule tables of this configuration, compiled once.
+        self._scrub = build_scrubber(config.disabled_rules, config.extra_scrub_rules).apply
+        self._fingerprint = build_fingerprinter(config.disabled_rules, config.extra_grouping_rules).apply
+        self._scrubbing = config.scrub_secrets
         self._hook = config.before_record
         self._fingerprinting = config.fingerprinting
         self._fingerprint_function = config.fingerprint_function
@@ -102,8 +105,8 @@ class MessageNormalizer:
 
     def _process(self, raw: str) -> str | None:
         text = raw if len(raw) <= RAW_LENGTH_LIMIT else _cap(raw)
-        if self._scrub:
-            text = scrub_secrets(text)
+        if self._scrubbing:
+            text = self._scrub(text)
         if self._hook is not None:
             hooked = self._run_hook(text)
             if hooked is None:
@@ -112,7 +115,7 @@ class MessageNormalizer:
         text = fold_line(text)
         if self._fingerprinting:
             if self._fingerprint_function is None:
-                text = fingerprint(text)
+                text = self._fingerprint(text)
             else:
                 text = self._run_fingerprint_function(text)
         if len(text) > self._max_length:
@@ -153,14 +156,14 @@ class MessageNormalizer:
                 "tracker: fingerprint_function raised %s; the built-in fingerprint is used",
                 type(exc).__name__,
             )
-            return fingerprint(text)
+            return self._fingerprint(text)
         if not isinstance(result, str):
             self._warn_once(
                 "fingerprint",
                 "tracker: fingerprint_function returned %s instead of str; the built-in fingerprint is used",
                 type(result).__name__,
             )
-            return fingerprint(text)
+            return self._fingerprint(text)
         return fold_line(_cap(str.__str__(result)))
 
     def _warn_once(self, kind: str, message: str, *args: object, exc_info: bool = False) -> None:

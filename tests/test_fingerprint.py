@@ -71,9 +71,9 @@ def _break(rule: Rule) -> Rule:
 @pytest.mark.parametrize("rule", GROUPING_RULES, ids=lambda r: r.name)
 def test_the_rule_examples_catch_a_broken_rule(rule: Rule) -> None:
     """Mutation check: with this rule broken, at least one of its positive examples fails."""
-    from tracker.fingerprint import GROUPING_GATES
+    from tracker.fingerprint import GROUPING_GATES, grouping_gates
 
-    mutant = RuleSet([_break(r) if r is rule else r for r in GROUPING_RULES], GROUPING_GATES)
+    mutant = RuleSet([_break(r) if r is rule else r for r in GROUPING_RULES], GROUPING_GATES, grouping_gates)
     positives, _ = EXAMPLES[rule.name]
     assert any(mutant.apply(text) != expected for text, expected in positives)
 

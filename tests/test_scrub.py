@@ -15,7 +15,7 @@ from tracker.config import TrackerConfig
 from tracker.fingerprint import fingerprint
 from tracker.normalize import MessageNormalizer
 from tracker.ruletable import Rule, RuleSet
-from tracker.scrub import PROVIDER_TOKENS, REDACTED, SCRUB_GATES, SCRUB_RULES, build_scrubber, scrub_secrets
+from tracker.scrub import PROVIDER_TOKENS, REDACTED, SCRUB_GATES, SCRUB_RULES, build_scrubber, scrub_gates, scrub_secrets
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -39,10 +39,19 @@ EXAMPLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
     "cli_user": ([("curl --user alice:w0nder https://x", "w0nder"), ("curl -u alice:w0nder https://x", "w0nder")], ["curl -u alice https://x"]),
     "cli_short_password": ([("mysql -u root -pS3cretPw db", "S3cretPw"), ("sshpass -p S3cretPw ssh h", "S3cretPw")], ["mysql -u root -p db"]),
     "secret_key_value": ([("DB_PASSWORD_PROD=abc123", "abc123"), ("mySecretString: 'xyz9'", "xyz9"),
-                          ("_gitlab_session=8f2a9c1d", "8f2a9c1d"), ("token=ab,cd&ef9", "cd&ef9"), ("hmac_key=7c1a9e", "7c1a9e")],
+                          ("_gitlab_session=8f2a9c1d", "8f2a9c1d"), ("token=ab,cd&ef9", "cd&ef9"),
+                          ("var githubToken string = \"Zf3D0LXCM3EIMb\"", "Zf3D0LXCM3EIMb"),
+                          ('System.setProperty("API_TOKEN", "Zf3D0LXCM3EIMb")', "Zf3D0LXCM3EIMb"),
+                          ("<apiToken>\n    Zf3D0LXCM3EIMb\n</apiToken>", "Zf3D0LXCM3EIMb")],
                          ['api_key = ""', "password=None", "password=%(password)s", "token=${NPM_TOKEN}", "token=$API_KEY",
                           "(using password: YES)", "{'password': ['This field is too short.']}", "max_tokens=4096",
-                          "Invalid token: jwt malformed", "KeyError: 'password'"]),
+                          "Invalid token: jwt malformed", "KeyError: 'password'", "PuttyPassword=0",
+                          'public_key = "9Cnzj4p4WGeKLs1Pt8QuKUpRKfFLfRYC9AIKjbJTWit"', 'CREDENTIALS_ID = "K8S_CRED"',
+                          "GITHUB_API_KEY=\nDYNATRACE_API_KEY="]),
+    "short_key_value": ([("hmac_key=7c1a9e02bb31", "7c1a9e02bb31"), ("key=AbC123xyz", "AbC123xyz"),
+                         ("X-Sig: 9f8e7d6c5b4a3928", "9f8e7d6c5b4a3928")],
+                        ['<entry key="jetbrains.mps.v8_elimination" value="executed" />', "keyPressed = kVK_Return.u16",
+                         "issuerKeyHash=Xb9Ty-Qw3_ErT.=zUi8oPlK7aSd2Fg5", "monkey=banana"]),
     "bearer_token": ([("sent Bearer abc.DEF-123_456789xyz", "abc.DEF-123_456789xyz")], ["Bearer token expired"]),
     "secret_in_prose": ([("password Xy9!kLm2 was rejected", "Xy9!kLm2"), ("the api key is AbC123xyz99", "AbC123xyz99")],
                         ["password is required", "token expired"]),
@@ -78,7 +87,7 @@ def _break(rule: Rule) -> Rule:
 @pytest.mark.parametrize("rule", SCRUB_RULES, ids=lambda r: r.name)
 def test_the_rule_examples_catch_a_broken_rule(rule: Rule) -> None:
     """Mutation check: with this rule broken, one of its positive examples leaks."""
-    mutant = RuleSet([_break(r) if r is rule else r for r in SCRUB_RULES], SCRUB_GATES)
+    mutant = RuleSet([_break(r) if r is rule else r for r in SCRUB_RULES], SCRUB_GATES, scrub_gates)
     positives, _ = EXAMPLES[rule.name]
     assert any(secret in mutant.apply(text) for text, secret in positives)
 

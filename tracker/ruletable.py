@@ -19,8 +19,9 @@ How the pattern is built, and why (this is what keeps it fast and linear):
 - A rule's regex may contain groups named ``pre`` and ``post``: text matched by them is kept
   around the replacement (``password=`` before a redacted value, say).
 - A rule that starts with a letter starts a word, or a camelCase part of one: the engine
-  skips a lowercase letter after a letter or digit, and a capital after a capital or digit,
-  without trying any rule (``_`` separates words: ``DB_PASSWORD``, ``x_eyJhbGci...``).
+  skips a lowercase letter after a letter or digit, and a capital after a capital or digit
+  (unless a lowercase letter follows: ``CLIENTToken``), without trying any rule (``_``
+  separates words: ``DB_PASSWORD``, ``x_eyJhbGci...``).
 - Every quantifier that could run far is bounded, or stops at a character that also ends
   the rule (a quoted string at its closing quote), so no start position rescans the rest
   of the text: the work is linear in the length of the text.
@@ -29,7 +30,7 @@ How the pattern is built, and why (this is what keeps it fast and linear):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Union
 
@@ -100,27 +101,17 @@ def select_rules(
 class RuleSet:
     """Enabled rules compiled for one configuration; :meth:`apply` rewrites a text."""
 
-    def __init__(self, rules: Sequence[Rule], gates: Mapping[str, Callable[[str], bool]]) -> None:
+    def __init__(self, rules: Sequence[Rule], gate_names: Sequence[str], gates: Callable[[str], int]) -> None:
+        """``gates(text)`` returns a bit mask: bit ``i`` set when gate ``gate_names[i]`` passes."""
         self.rules = tuple(rules)
-        self._gates = dict(gates)
+        self._gate_bits = {name: 1 << index for index, name in enumerate(gate_names)}
         for rule in self.rules:
-            if rule.gate is not None and rule.gate not in self._gates:
-                raise ValueError(f"rule {rule.name}: unknown gate {rule.gate!r}")
-        # The gates some enabled rule depends on, in a fixed order.
-        self._gate_tests = tuple(
-            (name, self._gates[name]) for name in dict.fromkeys(r.gate for r in self.rules if r.gate is not None)
-        )
-        # What to do for each rule's match: its replacement, and its kept groups' names.
-        self._actions = {
-            rule.name: (
-                rule.replacement,
-                f"{rule.name}__pre" if "(?P<pre>" in rule.pattern else None,
-                f"{rule.name}__post" if "(?P<post>" in rule.pattern else None,
-            )
-            for rule in self.rules
-        }
-        self._patterns: dict[frozenset[str], re.Pattern[str] | None] = {}
-        self._always = self._pattern_for(frozenset())
+            if rule.gate is not None and rule.gate not in self._gate_bits:
+                raise ValueError(f"rule {rule.name}: unknown gate {rule.gate!r}; gates: {', '.join(gate_names)}")
+        self._gates = gates
+        # Per key (the gates that passed): the compiled pattern, and what each of its marker
+        # groups means: (replacement, group of the kept prefix, group of the kept suffix).
+        self._compiled: dict[int, tuple[re.Pattern[str] | None, dict[int, _Action]]] = {}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -128,40 +119,67 @@ class RuleSet:
 
     def pattern(self) -> re.Pattern[str] | None:
         """The pattern with every rule, whatever the gates (for reading and tests)."""
-        return self._pattern_for(frozenset(name for name, _ in self._gate_tests))
+        return self._compile(sum(self._gate_bits.values()))[0]
 
-    def _pattern_for(self, passed: frozenset[str]) -> re.Pattern[str] | None:
-        pattern = self._patterns.get(passed, False)
-        if pattern is not False:
-            return pattern  # type: ignore[return-value]
-        rules = [r for r in self.rules if r.gate is None or r.gate in passed]
+    def _compile(self, key: int) -> tuple[re.Pattern[str] | None, dict[int, _Action]]:
+        compiled = self._compiled.get(key)
+        if compiled is not None:
+            return compiled
+        rules = [r for r in self.rules if r.gate is None or key & self._gate_bits[r.gate]]
         if not rules:
-            compiled = None
-        else:
-            starts = _union(r.starts for r in rules)
-            # Each branch opens with its rule's own start class, which the engine checks
-            # before anything else, so at a given character only the rules that can start
-            # there are tried. The look-behind steps back onto that character and the
-            # look-ahead inside it runs the rule from there; the empty group named after the
-            # rule marks where its text ends (the match itself is one character long).
-            branches = "|".join(
-                f"[{r.starts}](?<=(?=(?:{_scoped(r)})(?P<{r.name}>)).)" for r in rules
+            compiled = (None, {})
+            self._compiled[key] = compiled
+            return compiled
+        # Characters that start the same rules (in table order) share one branch, so at a
+        # given character the engine enters one branch and tries only the rules that can
+        # start there. The branch's class is checked first; its look-behind steps back onto
+        # the character, and the look-ahead inside runs the rules from there. An empty group
+        # after each rule marks where its text ends (the match itself is one character long).
+        starts = [re.compile(f"[{r.starts}]").match for r in rules]
+        by_rules: dict[tuple[int, ...], list[str]] = {}
+        for code in range(_CHARS):
+            char = chr(code)
+            which = tuple(i for i, match in enumerate(starts) if match(char))
+            if which:
+                by_rules.setdefault(which, []).append(char)
+        branches = []
+        markers: list[tuple[str, Rule]] = []
+        for number, (which, chars) in enumerate(by_rules.items()):
+            alternatives = []
+            for i in which:
+                rule = rules[i]
+                tag = f"{rule.name}__{number}"
+                alternatives.append(f"(?:{_scoped(rule, tag)})(?P<{tag}>)")
+                markers.append((tag, rule))
+            branches.append(f"[{_class(chars)}](?<=(?=(?:{'|'.join(alternatives)})).)")
+        # A rule starting with a letter starts a word or a camelCase part: a lowercase
+        # letter after a letter or digit is skipped before any branch is entered, and so is
+        # a capital after a capital or digit unless a lowercase letter follows (CLIENTToken).
+        union = _class([c for chars in by_rules.values() for c in chars])
+        pattern = re.compile(
+            f"[{union}](?<![A-Za-z0-9][a-z])(?:(?<![A-Z0-9][A-Z])|(?=[a-z]))(?<={'|'.join(branches)})",
+            re.VERBOSE | re.DOTALL,
+        )
+        index = pattern.groupindex
+        actions = {
+            index[tag]: (
+                rule.replacement,
+                index.get(f"{tag}__pre", 0),
+                index.get(f"{tag}__post", 0),
             )
-            # A rule starting with a letter starts at the beginning of a word: a letter
-            # after a letter, digit or underscore is skipped before any rule is tried.
-            compiled = re.compile(f"[{starts}](?<![A-Za-z0-9][a-z])(?<![A-Z0-9][A-Z])(?<={branches})", re.VERBOSE | re.DOTALL)
-        self._patterns[passed] = compiled
+            for tag, rule in markers
+        }
+        compiled = (pattern, actions)
+        self._compiled[key] = compiled
         return compiled
 
     def apply(self, text: str) -> str:
         """``text`` with every rule's matches replaced, left to right, first rule first."""
-        if self._gate_tests:
-            passed = frozenset(name for name, test in self._gate_tests if test(text))
-            pattern = self._patterns.get(passed) if passed else self._always
-            if pattern is None and passed:
-                pattern = self._pattern_for(passed)
-        else:
-            pattern = self._always
+        key = self._gates(text)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compile(key)
+        pattern, actions = compiled
         if pattern is None:
             return text
         match = pattern.search(text)
@@ -169,13 +187,12 @@ class RuleSet:
             return text
         pieces = []
         done = 0
-        actions = self._actions
         while match is not None:
-            name = match.lastgroup
-            end = match.start(name)  # type: ignore[arg-type]
-            replacement, pre, post = actions[name]  # type: ignore[index]
-            keep_from = match.start() if pre is None or match.end(pre) < 0 else match.end(pre)
-            keep_to = end if post is None or match.start(post) < 0 else match.start(post)
+            marker = match.lastindex
+            end = match.start(marker)  # type: ignore[arg-type]
+            replacement, pre, post = actions[marker]  # type: ignore[index]
+            keep_from = match.end(pre) if pre and match.end(pre) >= 0 else match.start()
+            keep_to = match.start(post) if post and match.start(post) >= 0 else end
             pieces.append(text[done:keep_from])
             pieces.append(replacement if type(replacement) is str else replacement(text[keep_from:keep_to]))
             done = keep_to
@@ -184,18 +201,19 @@ class RuleSet:
         return "".join(pieces)
 
 
-def _union(classes: Iterable[str]) -> str:
-    """One character-class body holding every character of the given class bodies."""
-    classes = list(classes)
-    matchers = [re.compile(f"[{body}]").match for body in classes]
-    chars = [chr(i) for i in range(0x250) if any(match(chr(i)) for match in matchers)]
-    union = "".join(re.escape(c) if not c.isalnum() else c for c in chars)
-    return union + ("\\w" if any("\\w" in body for body in classes) else "")
+_Action = tuple[Union[str, Callable[[str], str]], int, int]
+#: Rules may start with characters below this code point (ASCII and Latin letters).
+_CHARS = 0x250
 
 
-def _scoped(rule: Rule) -> str:
-    """The rule's regex with its ``pre``/``post`` groups renamed after the rule."""
+def _class(chars: Iterable[str]) -> str:
+    """A character-class body for exactly ``chars``."""
+    return "".join(c if c.isalnum() and c.isascii() else re.escape(c) for c in chars)
+
+
+def _scoped(rule: Rule, tag: str) -> str:
+    """The rule's regex with its ``pre``/``post`` groups renamed after ``tag``."""
     pattern = rule.pattern
     for group in ("pre", "post"):
-        pattern = pattern.replace(f"(?P<{group}>", f"(?P<{rule.name}__{group}>")
+        pattern = pattern.replace(f"(?P<{group}>", f"(?P<{tag}__{group}>")
     return pattern + "\n"  # a trailing comment must not swallow what follows

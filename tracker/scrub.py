@@ -183,15 +183,26 @@ def _keep_prefix(token: str) -> str:
 # X-Api-Key). Checked case-insensitively.
 _SECRET_PART = r"""(?i:
     pass(?:word|wd|phrase|code)?s? | pwd | secret | token | api[_.-]?key | access[_.-]?key
-  | private[_.-]?key | secret[_.-]?key | key | auth(?:orization|[_-]?token)? | credentials? | creds?
-  | sig(?:nature)? | hmac(?:[_-]?key)? | jwt | session(?:[_-]?id)? | sess(?:ion)?id | sid | cookie
-  | client[_-]?secret | otp | pin | salt | bearer | dsn | conn(?:ection)?[_-]?string
+  | private[_.-]?key | secret[_.-]?key | auth(?:orization|[_-]?token)? | credentials? | creds?
+  | signature | hmac(?:[_-]?key)? | jwt | session(?:[_-]?id)? | sess(?:ion)?id | cookie
+  | client[_-]?secret | dsn | conn(?:ection)?[_-]?string
 )"""
-# Parts that make a key name a description rather than a secret: token_type, key_id, max_tokens.
+# Short names that are a secret only as the last part of a key: hmac_key, X-Sig, bare key=...
+_SHORT_PART = r"(?i:key|sig|sid|otp|pin|salt)"
+# The part ends there: not followed by a lowercase letter, nor by a capital after a capital.
+_PART_END = r"(?![a-z])(?!(?<=[A-Z])[A-Z])"
+# Parts before the secret word that make a key a description (public_key, primaryKey, csrf_token).
+_NOT_SECRET_BEFORE = "".join(
+    f"(?<!(?i:{word}{sep}))"
+    for word in ("public", "pub", "primary", "foreign", "bucket", "schema", "sequence", "csrf", "xsrf", "sort", "cache")
+    for sep in ("", "_", ".", "-")
+)
+# Parts after it that make a key a description rather than a secret: token_type, max_tokens.
 _NOT_SECRET_SUFFIX = r"""(?i:
     [_.-]?(?:type|id|ids|name|names|count|len|length|size|limit|min|max|expir\w*|ttl|url|uri|path|file
           |field|policy|hint|reset|rotation|version|format|algorithm|alg|prefix|index|label|header|param
-          |error|exception|warning|invalid|expired|missing|required|mismatch|not|manager|store|provider)
+          |error|exception|warning|invalid|expired|missing|required|mismatch|not|manager|store|provider
+          |source|variable|var|env|endpoint|hash|selector|press(?:ed)?|board|event|handler|mode|enabled)
     (?![a-z]) | s[_.-]?(?:count|used|limit)
 )"""
 # Values that are never a secret: empty, None, YES/NO, booleans, templates and placeholders.
@@ -205,27 +216,55 @@ _NOT_A_SECRET = r"""(?:
 # An unquoted value: up to a space, quote or closing bracket; a ",", ";" or "&" inside it
 # belongs to it unless a new key (or a space) follows: "p@ss,w&rd" stays whole, "a&user=b" not.
 _VALUE = r"""(?:
-    [^\s"'`,;&)\]}]
+    [^\s"'`,;&)\]}<\\]
   | [,;&](?![\s]|[\w.-]{1,40}=|$)
   | [)\]}](?![\s,;)\]}"'`]|$)
+  | \\(?![nrt"'\\])                # a backslash, but not an escaped newline or quote ending the value
 ){1,512}"""
 _KEY_END = rf"""(?!{_NOT_SECRET_SUFFIX})[\w.-]{{0,40}}?(?<![_.-])"""
+# What joins a key to its value, in config files, code and logs (gitleaks' sample formats):
+# = : => := ::= :::= ?= .= |= += ||, "KEY", "value" (after a quoted key), <key>value (XML),
+# and a type between name and "=" (Go: var apiToken string = "...").
+_ASSIGN = r"""(?:
+    \\?["'`]? [ \t]{0,3}
+    (?: (?:[ \t]+(?:string|String|str|bytes|\[\]byte|char[ ]?\*|std::string|Secret)[ \t]*)?(?:=>?|:{1,3}=|[?.|+]=|\|\|)   # = => := ::= ?= .= ||
+      | :(?!:)                                                             # key: value, "key": "value"
+      | (?<=["'`])[ \t]{0,3},                                              # setProperty("KEY", "value")
+    )
+  | >\s{0,6}                                                               # <apiToken>value</apiToken>
+)[ \t]{0,6}"""
+
+_QUOTED_VALUE = r"""
+      (?<=\\") (?:[^"\\\n]|\\[^"\n]){1,512}      # {\"password\": \"x\"}
+    | (?<=") (?:[^"\\\n]|\\.){1,512}            # "password": "p@ss w0rd"
+    | (?<=') (?:[^'\\\n]|\\.){1,512}
+    | (?<=`) [^`\n]{1,512}
+"""
+_AFTER_COLON = r"(?:(?<=:)|(?<=:\s)|(?<=:\s\s)|(?<=:\s\s\s))"
+_NOT_AFTER_COLON = r"(?<!:)(?<!:\s)(?<!:\s\s)(?<!:\s\s\s)"
 
 _KEY_VALUE = rf"""
-    (?=[\w.-]{{1,60}}+(?:["'`]|\\")?\s{{0,3}}[=:])   # a separator ends the key: a cheap first test
-    (?P<pre> {_SECRET_PART} (?![a-z]) {_KEY_END}    # DB_PASSWORD_PROD, mySecretString, api_key
-        (?: ["'`]? \s{{0,3}} (?:=>?|:=|:) \s{{0,3}} | \\"\s{{0,3}}:\s{{0,3}} )   # = : => := ": "
+    (?=[\w.-]{{1,60}}+(?:\\?["'`])?[ \t]{{0,3}}[=:>,?.|+A-Za-z])   # something joins the key: a cheap first test
+    {_NOT_SECRET_BEFORE}
+    (?P<pre> {_SECRET_PART} {_PART_END} (?!{_NOT_SECRET_SUFFIX}) [\w.-]{{0,40}}?(?<![_.-])
+        {_ASSIGN}                                    # DB_PASSWORD_PROD=, mySecretString: , "api_key": "
         (?:\\?["'`])?                                # an opening quote stays
     )
     (?!{_NOT_A_SECRET})
-    (?: (?<=\\") (?:[^"\\\n]|\\[^"\n]){{1,512}}      # {{\"password\": \"x\"}}
-      | (?<=") (?:[^"\\\n]|\\.){{1,512}}            # "password": "p@ss w0rd"
-      | (?<=') (?:[^'\\\n]|\\.){{1,512}}
-      | (?<=`) [^`\n]{{1,512}}
-      | (?<![:"'`\s]) {_VALUE}                         # password=s3cr3t, token=a,b&c
-      | (?:(?<=:\s)|(?<=:\s\s)) (?=[^\s]{{0,511}}[\d!#$%^&*+/=~@]|[^\s]{{20}}) {_VALUE}   # token: hunter2 (not "token: expired")
-      | (?:(?<=[=>]\s)|(?<==\s\s)) {_VALUE}                    # password = s3cr3t
+    (?: {_QUOTED_VALUE}
+      | {_AFTER_COLON} (?=[^\s]{{0,511}}[\d!#$%^&*+/=~@]|[^\s]{{20}}) {_VALUE}   # after a plain colon the value must
+                                                                              # look like one: "token: expired" is prose
+      | {_NOT_AFTER_COLON} (?=[^\s]{{2}}) {_VALUE}    # password=s3cr3t, token=a,b&c, x = y
     )
+"""
+
+_SHORT_KEY_VALUE = rf"""
+    (?=[\w.-]{{1,60}}+(?:\\?["'`])?[ \t]{{0,3}}[=:>,?.|+A-Za-z])
+    {_NOT_SECRET_BEFORE}
+    (?P<pre> {_SHORT_PART} {_PART_END} {_ASSIGN} (?:\\?["'`])? )   # hmac_key=, X-Sig: , key="
+    (?!{_NOT_A_SECRET})
+    (?=[^\s"'`.,;&/<]{{0,511}}\d)(?=[^\s"'`.,;&/<]{{4}})          # a random-looking value: a digit, no dot
+    [^\s"'`.,;&/<)\]}}]{{4,512}}+(?![.\w/])                        # (not key="jetbrains.mps.v8")
 """
 
 _AUTHORIZATION = r"""
@@ -323,88 +362,75 @@ SCRUB_RULES: tuple[Rule, ...] = (
          starts="AaPpXx", gate="key_value"),
     Rule("url_userinfo", _URL_USERINFO, REDACTED, "scheme://user:password@host", starts=":", gate="url"),
     Rule("url_query_secret", _URL_QUERY, REDACTED,
-         "signatures and tokens in query strings (S3 presigned, Azure SAS, OAuth)", starts="?&;", gate="equals"),
-    Rule("cli_option", _CLI_OPTION, REDACTED, "--password X, --token=X", starts="-", gate="dash_dash"),
-    Rule("cli_user", _CLI_USER, REDACTED, "curl --user alice:s3cret", starts="-", gate="dash"),
+         "signatures and tokens in query strings (S3 presigned, Azure SAS, OAuth)", starts="?&;", gate="query"),
+    Rule("cli_option", _CLI_OPTION, REDACTED, "--password X, --token=X", starts="-", gate="cli"),
+    Rule("cli_user", _CLI_USER, REDACTED, "curl --user alice:s3cret", starts="-", gate="cli"),
     Rule("cli_short_password", _CLI_SHORT, REDACTED, "mysql -pS3cret, sshpass -p X, redis-cli -a X",
          starts="mspr", gate="client"),
     Rule("secret_key_value", _KEY_VALUE, REDACTED,
          "the value of a key whose name has a secret word in it, in any case and separator style",
          starts="PpSsTtAaKkCcHhJjOoBbDd", gate="key_value"),
+    Rule("short_key_value", _SHORT_KEY_VALUE, REDACTED,
+         "a random-looking value of a key whose last part is key, sig, sid, otp, pin or salt",
+         starts="KkSsOoPp", gate="key_value"),
     Rule("bearer_token", _BEARER, REDACTED, "a bare Bearer credential in prose", starts="BbTt", gate="prose"),
     Rule("secret_in_prose", _PROSE, REDACTED, "password hunter22, secret is Xy!9z: a secret word, a space, a secret",
          starts="PpSsAaTt", gate="prose"),
-    Rule("card_number", _CARD, _redact_card, "Luhn-valid card numbers", starts="0-9", gate="digits"),
+    Rule("card_number", _CARD, _redact_card, "Luhn-valid card numbers", starts="0-9", gate="card_digits"),
 )
 
-# -- gates ----------------------------------------------------------------------------------------
-_RUN_MAP = bytes(0x61 if chr(i).isascii() and (chr(i).isalnum() or chr(i) == "_") else 0x20 for i in range(256))
-_DIGITS = b"0123456789"
+# -- gates: cheap tests of the whole text; a rule behind a failed gate is not tried ---------------
+SCRUB_GATES = ("pem", "token_run", "key_value", "prose", "url", "query", "cli", "client", "card_digits")
+_PEM_G, _TOKEN_RUN, _KEY_VALUE_G, _PROSE_G, _URL_G, _QUERY, _CLI, _CLIENT, _CARD_DIGITS = (
+    1 << i for i in range(len(SCRUB_GATES))
+)
+# One byte translation shows runs: letters, digits and "_" become "a", digits also "1"
+# in the second map (with " " and "-" as "-"), everything else a space.
+_RUN_MAP = bytes(
+    0x61 if chr(i).isascii() and (chr(i).isalnum() or chr(i) == "_") else 0x20 for i in range(256)
+)
+_DIGIT_MAP = bytes(0x31 if chr(i).isdigit() and i < 128 else 0x2D if chr(i) in " -" else 0x20 for i in range(256))
+_CARD_SHAPE = re.compile(rb"1(?:-?1){12}")
+# Parts of secret key names (as in _SECRET_PART) besides the prose rules' words (pass, secret,
+# token, api, bearer), which scrub_gates checks first.
 _SECRET_WORDS = (
-    "pass", "pwd", "secret", "token", "key", "auth", "cred", "sig", "hmac", "jwt", "sess", "sid",
-    "cookie", "otp", "pin", "salt", "bearer", "dsn", "conn",
+    "key", "pwd", "auth", "cred", "sig", "hmac", "jwt", "sess", "sid", "cookie", "otp", "pin", "salt", "dsn", "conn",
 )  # fmt: skip
-_CLIENTS = ("mysql", "mariadb", "sshpass", "redis-cli", "psql", "mongo")
+_CLIENTS = ("mysql", "mariadb", "sshpass", "redis-cli")
 
 
-def _has_token_run(text: str) -> bool:
-    """A run of 16 letters, digits or ``_``: where a provider token or JWT could be."""
-    return b"aaaaaaaaaaaaaaaa" in text.encode("utf-8", "surrogatepass").translate(_RUN_MAP)
-
-
-_last_lowered = ("", "")  # the last text and its lower-cased form (several gates need it)
-
-
-def _lowered(text: str) -> str:
-    global _last_lowered
-    last = _last_lowered  # one atomic read of the pair, whatever other threads do
-    if last[0] is text:
-        return last[1]
-    low = text.lower()
-    _last_lowered = (text, low)
-    return low
-
-
-def _has_secret_word(text: str) -> bool:
-    low = _lowered(text)
-    return any(word in low for word in _SECRET_WORDS)
-
-
-def _has_key_value(text: str) -> bool:
-    """A secret word and a separator: where a secret key's value could be."""
-    return ("=" in text or ":" in text) and _has_secret_word(text)
-
-
-_PROSE_WORDS = ("pass", "secret", "token", "api", "bearer")
-
-
-def _has_prose_word(text: str) -> bool:
-    low = _lowered(text)
-    return any(word in low for word in _PROSE_WORDS)
-
-
-def _has_many_digits(text: str) -> bool:
+def scrub_gates(text: str) -> int:
+    """Bit mask of the gates ``text`` passes (bit ``i``: ``SCRUB_GATES[i]``)."""
+    key = 0
     encoded = text.encode("utf-8", "surrogatepass")
-    return len(encoded) - len(encoded.translate(None, _DIGITS)) >= 13
-
-
-SCRUB_GATES = {
-    "pem": lambda text: "-----BEGIN" in text,
-    "token_run": _has_token_run,
-    "key_value": _has_key_value,
-    "prose": _has_prose_word,
-    "url": lambda text: "://" in text,
-    "equals": lambda text: "=" in text,
-    "dash_dash": lambda text: "--" in text,
-    "dash": lambda text: "-" in text,
-    "client": lambda text: " -" in text and any(client in text for client in _CLIENTS),
-    "digits": _has_many_digits,
-}
+    if b"aaaaaaaaaaaaaaaa" in encoded.translate(_RUN_MAP):  # 16 in a row: a provider token, a JWT
+        key = _TOKEN_RUN
+    digits = encoded.translate(_DIGIT_MAP)
+    if b"1111" in digits and _CARD_SHAPE.search(digits) is not None:  # 13 digits, maybe grouped
+        key |= _CARD_DIGITS
+    low = text.lower()
+    prose = "pass" in low or "secret" in low or "token" in low or "api" in low or "bearer" in low
+    if prose:
+        key |= _PROSE_G
+    joined = "=" in text or ":" in text or "," in text or ">" in text  # something can join a key to a value
+    if joined and (prose or any(word in low for word in _SECRET_WORDS)):
+        key |= _KEY_VALUE_G
+    if "-----BEGIN" in text:
+        key |= _PEM_G
+    if "://" in text:
+        key |= _URL_G
+    if "=" in text:
+        key |= _QUERY
+    if "-" in text:
+        key |= _CLI
+        if any(client in text for client in _CLIENTS):
+            key |= _CLIENT
+    return key
 
 
 def build_scrubber(disabled: Sequence[str] = (), extra: Sequence[Rule] = ()) -> RuleSet:
     """The scrubbing rules of one configuration, compiled."""
-    return RuleSet(select_rules(SCRUB_RULES, disabled, extra, "scrub"), SCRUB_GATES)
+    return RuleSet(select_rules(SCRUB_RULES, disabled, extra, "scrub"), SCRUB_GATES, scrub_gates)
 
 
 _DEFAULT = build_scrubber()

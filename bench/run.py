@@ -165,7 +165,10 @@ def main() -> int:
     width = max(len(r[0]) for r in rows)
     for name, value, ratio, goal in rows:
         print(f"{name:<{width}}  {value:>10}  {ratio:<50} goal {goal}")
-    return 0
+    print()
+    import text  # bench/text.py: the text pipeline (scrub, fingerprint) on first-seen messages
+
+    return text.main()
 
 
 if __name__ == "__main__":

@@ -17,28 +17,67 @@ CORPUS = Path(__file__).parent / "corpus"
 
 # rule name -> (texts it must change as shown, texts it must leave alone)
 EXAMPLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
-    "traceparent": ([("tp 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tp <traceparent>")], ["00-12-34"]),
-    "url": ([("GET https://api.example.com/v2/users/42?x=1 failed", "GET <url> failed"),
-             ("see http://example.com/a.", "see <url>.")], ["no scheme example.com/a"]),
+    "traceparent": (
+        [("tp 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tp <traceparent>")],
+        ["00-12-34"],
+    ),
+    "url": (
+        [
+            ("GET https://api.example.com/v2/users/42?x=1 failed", "GET <url> failed"),
+            ("see http://example.com/a.", "see <url>."),
+        ],
+        ["no scheme example.com/a"],
+    ),
     "email": ([("mail to bob.smith+tag@example.co.uk failed", "mail to <email> failed")], ["user@localhost"]),
-    "date_text": ([("at Mon, 02 Jan 2006 15:04:05 -0700", "at <date>"), ("on Jan 18, 2019", "on <date>")],
-                  ["Jan is a name", "May I help"]),
+    "date_text": (
+        [("at Mon, 02 Jan 2006 15:04:05 -0700", "at <date>"), ("on Jan 18, 2019", "on <date>")],
+        ["Jan is a name", "May I help"],
+    ),
     "datetime_repr": ([("at datetime.datetime(2025, 6, 24, 18, 33)", "at <date>")], ["datetime.now()"]),
-    "uuid": ([("user f47ac10b-58cc-4372-a567-0e02b2c3d479 gone", "user <uuid> gone")], ["f47ac10b-58cc-4372"]),
-    "date_iso": ([("at 2024-01-15T10:00:00Z", "at <date>"), ("at 20060102T150405+0100", "at <date>")], ["v2024"]),
-    "time": ([("at 11:21PM", "at <date>"), ("at 12:31 pm", "at <date>"), ("at 23:21:12", "at <date>")], ["Fee::add"]),
+    "uuid": (
+        [("user f47ac10b-58cc-4372-a567-0e02b2c3d479 gone", "user <uuid> gone")],
+        ["f47ac10b-58cc-4372"],
+    ),
+    "date_iso": (
+        [("at 2024-01-15T10:00:00Z", "at <date>"), ("at 20060102T150405+0100", "at <date>")],
+        ["v2024"],
+    ),
+    "time": (
+        [("at 11:21PM", "at <date>"), ("at 12:31 pm", "at <date>"), ("at 23:21:12", "at <date>")],
+        ["Fee::add"],
+    ),
     "ipv4": ([("to 10.0.0.7", "to <ip>"), ("net 10.0.0.0/8", "net <ip>")], ["version 1.2.3"]),
-    "ipv6": ([("to fe80::1ff:fe23:4567:890a", "to <ip>"), ("to ::1", "to <ip>")], ["Bee::buzz()", "Option::unwrap()"]),
+    "ipv6": (
+        [("to fe80::1ff:fe23:4567:890a", "to <ip>"), ("to ::1", "to <ip>")],
+        ["Bee::buzz()", "Option::unwrap()"],
+    ),
     "ipv6_bracketed": ([("to [2001:db8::1]", "to <ip>")], ["list [a]"]),
     "hex_prefixed": ([("at 0x7f3a2b1c", "at <hex>")], ["0xyz"]),
-    "duration": ([("took 31ms", "took <duration>"), ("took 1h30m", "took <duration>"), ("in 5 seconds", "in <duration>")],
-                 ["v5s", "utf-8ms"]),
+    "duration": (
+        [
+            ("took 31ms", "took <duration>"),
+            ("took 1h30m", "took <duration>"),
+            ("in 5 seconds", "in <duration>"),
+        ],
+        ["v5s", "utf-8ms"],
+    ),
     "hex": ([("id 9af8c3be", "id <hex>")], ["9af"]),
-    "hex_id": ([("commit a93c7d2", "commit <hex>"), ("id deadbeef", "id <hex>")], ["commit cabcafe", "a decade"]),
-    "number": ([("retry 3 of 5", "retry <num> of <num>"), ("value:-17502", "value:<num>")],
-               ["utf-8", "x86_64", "http2", "S3"]),
-    "quoted_value": ([("b='1'", "b=<str>"), ('{"user": "bob"}', '{"user": <str>}'), ("where name = 'bob'", "where name = <str>")],
-                     ["KeyError: 'user_id'", "has no attribute 'split'", "b='value\""]),
+    "hex_id": (
+        [("commit a93c7d2", "commit <hex>"), ("id deadbeef", "id <hex>")],
+        ["commit cabcafe", "a decade"],
+    ),
+    "number": (
+        [("retry 3 of 5", "retry <num> of <num>"), ("value:-17502", "value:<num>")],
+        ["utf-8", "x86_64", "http2", "S3"],
+    ),
+    "quoted_value": (
+        [
+            ("b='1'", "b=<str>"),
+            ('{"user": "bob"}', '{"user": <str>}'),
+            ("where name = 'bob'", "where name = <str>"),
+        ],
+        ["KeyError: 'user_id'", "has no attribute 'split'", "b='value\""],
+    ),
     "bool_value": ([("a=true", "a=<bool>"), ('{"ok": false}', '{"ok": <bool>}')], ["a = true", "true"]),
 }
 
@@ -98,7 +137,10 @@ def test_grouping_corpus_agreement() -> None:
     rows = _corpus("grouping.jsonl")
     agree = 0
     for row in rows:
-        forms = [(row["input"], row["expected"]), (f"prefix {row['input']} suffix", f"prefix {row['expected']} suffix")]
+        forms = [
+            (row["input"], row["expected"]),
+            (f"prefix {row['input']} suffix", f"prefix {row['expected']} suffix"),
+        ]
         agree += all(fingerprint(text) == expected for text, expected in forms)
     rate = agree / len(rows)
     print(f"\ngrouping corpus: {agree}/{len(rows)} agree ({rate:.1%})")

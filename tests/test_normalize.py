@@ -62,7 +62,7 @@ def test_secret_inside_a_quoted_string_or_url_is_still_removed() -> None:
     result = n.normalize("failed: \"postgres://bob:hunter2@db/app\" and 'token=abc123'")
     assert "hunter2" not in result and "abc123" not in result
     n = normalizer()
-    assert n.normalize("failed: \"postgres://bob:hunter2@db/app\"") == 'failed: "<url>"'
+    assert n.normalize('failed: "postgres://bob:hunter2@db/app"') == 'failed: "<url>"'
 
 
 def test_scrubbing_happens_before_the_cut_to_length() -> None:
@@ -274,9 +274,9 @@ def test_many_threads_share_a_small_cache() -> None:
 
 ANY_TEXT = st.one_of(
     st.text(st.characters(blacklist_categories=())),
-    st.lists(st.sampled_from([*"\x00\n\r\t\u2028\ud800\udfff 0123456789abcdef.:-'\"@/=", "password=", "://"])).map(
-        "".join
-    ),
+    st.lists(
+        st.sampled_from([*"\x00\n\r\t\u2028\ud800\udfff 0123456789abcdef.:-'\"@/=", "password=", "://"])
+    ).map("".join),
     st.builds(lambda text, n: text * n, st.text(max_size=8), st.integers(0, 2000)),
 )
 
@@ -321,9 +321,10 @@ def test_long_raw_messages_are_not_cached() -> None:
 def test_a_rule_can_be_disabled_by_name() -> None:
     assert normalizer().normalize("retry 3 of 5") == "retry <num> of <num>"
     assert normalizer(disabled_rules=("number",)).normalize("retry 3 of 5") == "retry 3 of 5"
-    assert normalizer(disabled_rules=("secret_key_value",), fingerprinting=False).normalize(
-        "password=hunter2"
-    ) == "password=hunter2"
+    assert (
+        normalizer(disabled_rules=("secret_key_value",), fingerprinting=False).normalize("password=hunter2")
+        == "password=hunter2"
+    )
 
 
 def test_an_extra_rule_is_applied() -> None:
@@ -346,3 +347,23 @@ def test_an_unknown_rule_name_is_a_clear_error() -> None:
         TrackerConfig(extra_grouping_rules=(Rule("number", r"x", "y", starts="x"),))
     with pytest.raises(ValueError, match="disabled_rules must be a sequence"):
         TrackerConfig(disabled_rules="number")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["1 ", "10.0.0.1 ", "'x' ", "a=true ", "word ", "3f2b8a9e-1c4d-4e5f-8a9b-0c1d2e3f4a5b "]
+        ),
+        max_size=120,
+    )
+)
+def test_grouping_stops_at_the_displayed_length_without_changing_the_result(pieces: list[str]) -> None:
+    """The rules stop once max_message_length characters are done; what is shown is the same."""
+    from tracker.fingerprint import fingerprint
+    from tracker.scrub import scrub_secrets
+    from tracker.text import fold_line, truncate
+
+    raw = "".join(pieces) or "x"
+    expected = truncate(fingerprint(fold_line(scrub_secrets(raw))), 64)
+    assert normalizer(max_message_length=64).normalize(raw) == expected

@@ -37,7 +37,8 @@ def _validate_rules(disabled: tuple[str, ...], grouping: tuple[Rule, ...], scrub
     known = {rule.name for rule in (*GROUPING_RULES, *SCRUB_RULES, *grouping, *scrub)}
     for name in disabled:
         if not isinstance(name, str) or name not in known:
-            raise ValueError(f"disabled_rules: unknown rule {name!r}; known rules: {', '.join(sorted(known))}")
+            known_list = ", ".join(sorted(known))
+            raise ValueError(f"disabled_rules: unknown rule {name!r}; known rules: {known_list}")
     names = [rule.name for rule in (*GROUPING_RULES, *SCRUB_RULES, *grouping, *scrub)]
     taken = sorted({name for name in names if names.count(name) > 1})
     if taken:

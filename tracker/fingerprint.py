@@ -16,6 +16,7 @@ they tell apart the service that failed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from .ruletable import Rule, RuleSet, select_rules
@@ -43,7 +44,8 @@ GROUPING_RULES: tuple[Rule, ...] = (
         "traceparent",
         r"""
         (?<![\w>])
-        (?: 00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]   # W3C: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
+        # W3C: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
+        (?: 00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]
           | 1-[0-9a-f]{8}-[0-9a-f]{24}           # AWS X-Ray: 1-67891233-abcdef012345678912345678
         ) (?![\w<])
         """,
@@ -86,7 +88,8 @@ GROUPING_RULES: tuple[Rule, ...] = (
           | # JavaScript Date.toString(), ctime and syslog: Mon Jan 02 2006 14:04:05 GMT-0800 (PST),
             # Mon Jan  2 15:04:05 2006, Jan 18, 2019, Mon Jan 02, 1999, Jan  2 15:04:05
             (?:(?:{_DAY_LONG}|{_DAY}),?[ ])? {_MON}[ ]{{1,2}}\d{{1,2}}
-            (?: ,?[ ]\d{{4}} (?:[ ]\d{{1,2}}:\d{{2}}:\d{{2}} (?:[ ]GMT[+-]\d{{4}} (?:[ ]\([^()]{{1,64}}\))? )? )?
+            (?: ,?[ ]\d{{4}}
+                (?:[ ]\d{{1,2}}:\d{{2}}:\d{{2}} (?:[ ]GMT[+-]\d{{4}} (?:[ ]\([^()]{{1,64}}\))? )? )?
               | [ ]\d{{1,2}}:\d{{2}}:\d{{2}} (?:[ ]\d{{4}})?
             )
         ) (?![\w<])
@@ -97,7 +100,10 @@ GROUPING_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "datetime_repr",
-        r"""datetime\.datetime\([0-9, ]{1,60}(?:,[ ]?tzinfo=[^()]{0,60}(?:\(\))?)?\)  # datetime.datetime(2025, 6, 24, 18, 33)""",
+        r"""
+        datetime\.datetime\([0-9, ]{1,60}(?:,[ ]?tzinfo=[^()]{0,60}(?:\(\))?)?\)
+        # datetime.datetime(2025, 6, 24, 18, 33)
+        """,
         "<date>",
         "a Python datetime's repr is a timestamp",
         starts="d",
@@ -190,7 +196,8 @@ GROUPING_RULES: tuple[Rule, ...] = (
         r"""
         (?<![\w>.])(?:-(?=\d)|(?<![\w.]-))   # -5ms is a duration; utf-8ms is not
         \d+(?:\.\d+)?
-        (?: (?:ns|us|µs|μs|ms|s|m|h|d)(?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h))*   # 31ms, 1.5s, 1h30m, 2m30.5s
+        # 31ms, 1.5s, 1h30m, 2m30.5s
+        (?: (?:ns|us|µs|μs|ms|s|m|h|d)(?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h))*
           | [ ]?(?:nanoseconds?|microseconds?|milliseconds?|millis|msecs?|seconds?|secs?
                  |minutes?|mins?|hours?|hrs?|days?|weeks?)                     # 5 seconds, 10 ms, 2 days
         ) (?![\w<]|\.\d)
@@ -291,7 +298,12 @@ def grouping_gates(text: str) -> int:
 
 
 def build_fingerprinter(disabled: Sequence[str] = (), extra: Sequence[Rule] = ()) -> RuleSet:
-    """The grouping rules of one configuration, compiled."""
+    """The grouping rules of one configuration, compiled (once per distinct configuration)."""
+    return _build(tuple(disabled), tuple(extra))
+
+
+@functools.lru_cache(maxsize=16)  # providers with the same settings share the compiled rules
+def _build(disabled: tuple[str, ...], extra: tuple[Rule, ...]) -> RuleSet:
     return RuleSet(select_rules(GROUPING_RULES, disabled, extra, "grouping"), GROUPING_GATES, grouping_gates)
 
 

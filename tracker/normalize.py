@@ -51,8 +51,10 @@ class MessageNormalizer:
 
     def __init__(self, config: TrackerConfig) -> None:
         # The rule tables of this configuration, compiled once.
-        self._scrub = build_scrubber(config.disabled_rules, config.extra_scrub_rules).apply
-        self._fingerprint = build_fingerprinter(config.disabled_rules, config.extra_grouping_rules).apply
+        self._scrub = build_scrubber(tuple(config.disabled_rules), tuple(config.extra_scrub_rules)).apply
+        self._fingerprint_rules = build_fingerprinter(
+            tuple(config.disabled_rules), tuple(config.extra_grouping_rules)
+        ).apply
         self._scrubbing = config.scrub_secrets
         self._hook = config.before_record
         self._fingerprinting = config.fingerprinting
@@ -165,6 +167,10 @@ class MessageNormalizer:
             )
             return self._fingerprint(text)
         return fold_line(_cap(str.__str__(result)))
+
+    def _fingerprint(self, text: str) -> str:
+        # Only the first max_message_length characters are kept: the rules stop there.
+        return self._fingerprint_rules(text, self._max_length + 1)
 
     def _warn_once(self, kind: str, message: str, *args: object, exc_info: bool = False) -> None:
         if kind in self._warned:

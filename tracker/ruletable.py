@@ -18,10 +18,10 @@ How the pattern is built, and why (this is what keeps it fast and linear):
   once, when first needed, and kept.
 - A rule's regex may contain groups named ``pre`` and ``post``: text matched by them is kept
   around the replacement (``password=`` before a redacted value, say).
-- A rule that starts with a letter starts a word, or a camelCase part of one: the engine
-  skips a lowercase letter after a letter or digit, and a capital after a capital or digit
-  (unless a lowercase letter follows: ``CLIENTToken``), without trying any rule (``_``
-  separates words: ``DB_PASSWORD``, ``x_eyJhbGci...``).
+- A rule starts a word, or a camelCase part of one: the engine skips a lowercase letter
+  after a letter or digit, a digit after a letter, digit or underscore, and a capital after
+  a capital or digit (unless a lowercase letter follows: ``CLIENTToken``), without trying
+  any rule (``_`` separates words for letters: ``DB_PASSWORD``, ``x_eyJhbGci...``).
 - Every quantifier that could run far is bounded, or stops at a character that also ends
   the rule (a quoted string at its closing quote), so no start position rescans the rest
   of the text: the work is linear in the length of the text.
@@ -59,7 +59,9 @@ class Rule:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise ValueError(f"rule name must be lowercase letters, digits and underscores (got {self.name!r})")
+            raise ValueError(
+                f"rule name must be lowercase letters, digits and underscores (got {self.name!r})"
+            )
         if not isinstance(self.replacement, str) and not callable(self.replacement):
             raise ValueError(f"rule {self.name}: replacement must be a str or a function")
         for field_name in ("pattern", "starts"):
@@ -74,7 +76,9 @@ class Rule:
             raise ValueError(f"rule {self.name}: invalid regex: {exc}") from None
         unknown = set(compiled.groupindex) - {"pre", "post"}
         if unknown:
-            raise ValueError(f"rule {self.name}: only groups named pre and post are allowed (got {sorted(unknown)})")
+            raise ValueError(
+                f"rule {self.name}: only groups named pre and post are allowed (got {sorted(unknown)})"
+            )
         if compiled.match(""):
             raise ValueError(f"rule {self.name}: the pattern must not match empty text")
 
@@ -107,8 +111,11 @@ class RuleSet:
         self._gate_bits = {name: 1 << index for index, name in enumerate(gate_names)}
         for rule in self.rules:
             if rule.gate is not None and rule.gate not in self._gate_bits:
-                raise ValueError(f"rule {rule.name}: unknown gate {rule.gate!r}; gates: {', '.join(gate_names)}")
+                raise ValueError(
+                    f"rule {rule.name}: unknown gate {rule.gate!r}; gates: {', '.join(gate_names)}"
+                )
         self._gates = gates
+        self._all = sum(self._gate_bits.values())
         # Per key (the gates that passed): the compiled pattern, and what each of its marker
         # groups means: (replacement, group of the kept prefix, group of the kept suffix).
         self._compiled: dict[int, tuple[re.Pattern[str] | None, dict[int, _Action]]] = {}
@@ -119,7 +126,7 @@ class RuleSet:
 
     def pattern(self) -> re.Pattern[str] | None:
         """The pattern with every rule, whatever the gates (for reading and tests)."""
-        return self._compile(sum(self._gate_bits.values()))[0]
+        return self._compile(self._all)[0]
 
     def _compile(self, key: int) -> tuple[re.Pattern[str] | None, dict[int, _Action]]:
         compiled = self._compiled.get(key)
@@ -130,34 +137,24 @@ class RuleSet:
             compiled = (None, {})
             self._compiled[key] = compiled
             return compiled
-        # Characters that start the same rules (in table order) share one branch, so at a
-        # given character the engine enters one branch and tries only the rules that can
-        # start there. The branch's class is checked first; its look-behind steps back onto
-        # the character, and the look-ahead inside runs the rules from there. An empty group
-        # after each rule marks where its text ends (the match itself is one character long).
-        starts = [re.compile(f"[{r.starts}]").match for r in rules]
-        by_rules: dict[tuple[int, ...], list[str]] = {}
-        for code in range(_CHARS):
-            char = chr(code)
-            which = tuple(i for i, match in enumerate(starts) if match(char))
-            if which:
-                by_rules.setdefault(which, []).append(char)
+        # Each rule is one branch that opens with its own start class, which the engine
+        # checks before anything else, so at a given character only the rules that can
+        # start there are entered. The look-behind steps back onto that character and the
+        # look-ahead inside it runs the rule from there; an empty group after the rule
+        # marks where its text ends (the match itself is one character long). A rule
+        # starts a word or a camelCase part: a lowercase letter after a letter or digit, a
+        # digit after a letter, digit or underscore, and a capital after a capital or digit
+        # (unless a lowercase letter follows: CLIENTToken) are skipped before any branch is
+        # entered.
         branches = []
         markers: list[tuple[str, Rule]] = []
-        for number, (which, chars) in enumerate(by_rules.items()):
-            alternatives = []
-            for i in which:
-                rule = rules[i]
-                tag = f"{rule.name}__{number}"
-                alternatives.append(f"(?:{_scoped(rule, tag)})(?P<{tag}>)")
-                markers.append((tag, rule))
-            branches.append(f"[{_class(chars)}](?<=(?=(?:{'|'.join(alternatives)})).)")
-        # A rule starting with a letter starts a word or a camelCase part: a lowercase
-        # letter after a letter or digit is skipped before any branch is entered, and so is
-        # a capital after a capital or digit unless a lowercase letter follows (CLIENTToken).
-        union = _class([c for chars in by_rules.values() for c in chars])
+        for rule in rules:
+            branches.append(f"[{rule.starts}](?<=(?=(?:{_scoped(rule, rule.name)})(?P<{rule.name}>)).)")
+            markers.append((rule.name, rule))
+        union = _class(c for c in map(chr, range(_CHARS)) if any(_starts(r)(c) for r in rules))
         pattern = re.compile(
-            f"[{union}](?<![A-Za-z0-9][a-z])(?:(?<![A-Z0-9][A-Z])|(?=[a-z]))(?<={'|'.join(branches)})",
+            f"[{union}](?<![A-Za-z0-9][a-z])(?<![A-Za-z0-9_][0-9])(?:(?<![A-Z0-9][A-Z])|(?=[a-z]))"
+            f"(?<={'|'.join(branches)})",
             re.VERBOSE | re.DOTALL,
         )
         index = pattern.groupindex
@@ -173,12 +170,16 @@ class RuleSet:
         self._compiled[key] = compiled
         return compiled
 
-    def apply(self, text: str) -> str:
-        """``text`` with every rule's matches replaced, left to right, first rule first."""
+    def apply(self, text: str, limit: int | None = None) -> str:
+        """``text`` with every rule's matches replaced, left to right, first rule first.
+
+        With a ``limit``, the work stops once that many characters of output are done: the
+        rest of ``text`` follows unchanged (for a caller that keeps only the first ``limit``).
+        """
         key = self._gates(text)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compile(key)
+            compiled = self._compile(key) if len(self._compiled) < _MAX_PATTERNS else self._compile(self._all)
         pattern, actions = compiled
         if pattern is None:
             return text
@@ -187,23 +188,38 @@ class RuleSet:
             return text
         pieces = []
         done = 0
+        written = 0  # characters in pieces
+        stop = limit if limit is not None else _NO_LIMIT
         while match is not None:
             marker = match.lastindex
             end = match.start(marker)  # type: ignore[arg-type]
             replacement, pre, post = actions[marker]  # type: ignore[index]
             keep_from = match.end(pre) if pre and match.end(pre) >= 0 else match.start()
             keep_to = match.start(post) if post and match.start(post) >= 0 else end
-            pieces.append(text[done:keep_from])
-            pieces.append(replacement if type(replacement) is str else replacement(text[keep_from:keep_to]))
+            before = text[done:keep_from]
+            after = replacement if type(replacement) is str else replacement(text[keep_from:keep_to])
+            pieces.append(before)
+            pieces.append(after)
             done = keep_to
+            written += len(before) + len(after)
+            if written >= stop:
+                break
             match = pattern.search(text, end)
         pieces.append(text[done:])
         return "".join(pieces)
 
 
-_Action = tuple[Union[str, Callable[[str], str]], int, int]
+#: Patterns compiled per rule set (one per combination of gates seen); past this, texts whose
+#: combination is new use the pattern with every rule (the same result, a little slower).
+_MAX_PATTERNS = 64
+_NO_LIMIT = 1 << 62
+_Action = tuple[str | Callable[[str], str], int, int]
 #: Rules may start with characters below this code point (ASCII and Latin letters).
 _CHARS = 0x250
+
+
+def _starts(rule: Rule) -> Callable[[str], object]:
+    return re.compile(f"[{rule.starts}]").match
 
 
 def _class(chars: Iterable[str]) -> str:

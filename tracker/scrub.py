@@ -12,6 +12,7 @@ by name. The whole value goes, up to its end: a ``,`` or ``&`` inside it does no
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -148,7 +149,7 @@ PROVIDER_TOKENS: tuple[tuple[str, str, str], ...] = (
     ("Azure storage account key", "AccountKey=", f"[{_A}+/]{{86,88}}={{0,2}}"),
     ("Azure SAS signature", "sig=", "[A-Za-z0-9%+/]{40,}(?:%3D|=){0,2}"),
     ("Discord bot token", "[MNO][A-Za-z0-9_-]{23,25}\\.", "[A-Za-z0-9_-]{6}\\.[A-Za-z0-9_-]{27,38}"),
-    ("Telegram bot token", "(?<=bot)[0-9]{8,10}:", "[A-Za-z0-9_-]{35}"),
+    ("Telegram bot token (in its URL)", "bot[0-9]{8,10}:", "[A-Za-z0-9_-]{35}"),
     ("Telegram bot token (bare)", "[0-9]{8,10}:AA", "[A-Za-z0-9_-]{33}"),
     ("Artifactory key", "AKC", f"[{_A}]{{69,}}"),
     ("Beamer key", "b_", f"[{_A}=_-]{{44}}"),
@@ -160,11 +161,12 @@ _TOKEN_END = r"(?![A-Za-z0-9_-])"
 
 
 def _provider_pattern() -> str:
-    lines = [r"(?:(?<![A-Za-z0-9])|(?<=bot))(?:"]  # (a Telegram token follows "bot" in its URL)
+    lines = [r"(?<![A-Za-z0-9])(?:"]
     for index, (provider, prefix, body) in enumerate(PROVIDER_TOKENS):
         bar = "|" if index else " "
         lines.append(f"  {bar} (?:{prefix}){body}   # {provider}")
-    lines.append(f"){_TOKEN_END}")
+    # the rest of the token goes too (a routable GitLab token's ".01.abc", a longer key)
+    lines.append(r")(?:[A-Za-z0-9_=+-]|\.(?=[A-Za-z0-9])){0,256}+" + _TOKEN_END)
     return "\n".join(lines)
 
 
@@ -192,11 +194,31 @@ _SHORT_PART = r"(?i:key|sig|sid|otp|pin|salt)"
 # The part ends there: not followed by a lowercase letter, nor by a capital after a capital.
 _PART_END = r"(?![a-z])(?!(?<=[A-Z])[A-Z])"
 # Parts before the secret word that make a key a description (public_key, primaryKey, csrf_token).
-_NOT_SECRET_BEFORE = "".join(
-    f"(?<!(?i:{word}{sep}))"
-    for word in ("public", "pub", "primary", "foreign", "bucket", "schema", "sequence", "csrf", "xsrf", "sort", "cache")
-    for sep in ("", "_", ".", "-")
+_NOT_SECRET_WORDS_BEFORE = (
+    "pub",
+    "csrf",
+    "xsrf",
+    "sort",
+    "cache",
+    "public",
+    "bucket",
+    "schema",
+    "primary",
+    "foreign",
+    "sequence",
 )
+
+
+def _not_after_words(words: Sequence[str]) -> str:
+    """Negative look-behinds for ``words`` (with an optional ``_``, ``.`` or ``-``), one per width."""
+    by_width: dict[int, list[str]] = {}
+    for word in words:
+        by_width.setdefault(len(word), []).append(word)
+        by_width.setdefault(len(word) + 1, []).append(word + "[_.-]")
+    return "".join(f"(?<!(?i:{'|'.join(alts)}))" for _, alts in sorted(by_width.items()))
+
+
+_NOT_SECRET_BEFORE = _not_after_words(_NOT_SECRET_WORDS_BEFORE)
 # Parts after it that make a key a description rather than a secret: token_type, max_tokens.
 _NOT_SECRET_SUFFIX = r"""(?i:
     [_.-]?(?:type|id|ids|name|names|count|len|length|size|limit|min|max|expir\w*|ttl|url|uri|path|file
@@ -227,13 +249,17 @@ _KEY_END = rf"""(?!{_NOT_SECRET_SUFFIX})[\w.-]{{0,40}}?(?<![_.-])"""
 # and a type between name and "=" (Go: var apiToken string = "...").
 _ASSIGN = r"""(?:
     \\?["'`]? [ \t]{0,3}
-    (?: (?:[ \t]+(?:string|String|str|bytes|\[\]byte|char[ ]?\*|std::string|Secret)[ \t]*)?(?:=>?|:{1,3}=|[?.|+]=|\|\|)   # = => := ::= ?= .= ||
+    (?: (?:[ \t]+(?:string|String|str|bytes|\[\]byte|char[ ]?\*|std::string|Secret)[ \t]*)?   # a Go type
+        (?:=>?|:{1,3}=|[?.|+]=|\|\|)                                       # = => := ::= ?= .= ||
       | :(?!:)                                                             # key: value, "key": "value"
       | (?<=["'`])[ \t]{0,3},                                              # setProperty("KEY", "value")
     )
   | >\s{0,6}                                                               # <apiToken>value</apiToken>
 )[ \t]{0,6}"""
 
+# A cheap first test: the word is followed by something that can join it to a value.
+_JOINED = r"""[\w.-]{1,60}+(?:\\?["'`])?[ \t]{0,3}
+              (?:[=:>,?.|+]|(?:string|String|str|bytes|\[\]byte|char|std::|Secret)\W)"""
 _QUOTED_VALUE = r"""
       (?<=\\") (?:[^"\\\n]|\\[^"\n]){1,512}      # {\"password\": \"x\"}
     | (?<=") (?:[^"\\\n]|\\.){1,512}            # "password": "p@ss w0rd"
@@ -244,7 +270,7 @@ _AFTER_COLON = r"(?:(?<=:)|(?<=:\s)|(?<=:\s\s)|(?<=:\s\s\s))"
 _NOT_AFTER_COLON = r"(?<!:)(?<!:\s)(?<!:\s\s)(?<!:\s\s\s)"
 
 _KEY_VALUE = rf"""
-    (?=[\w.-]{{1,60}}+(?:\\?["'`])?[ \t]{{0,3}}[=:>,?.|+A-Za-z])   # something joins the key: a cheap first test
+    (?={_JOINED})                                  # something joins the key: a cheap first test
     {_NOT_SECRET_BEFORE}
     (?P<pre> {_SECRET_PART} {_PART_END} (?!{_NOT_SECRET_SUFFIX}) [\w.-]{{0,40}}?(?<![_.-])
         {_ASSIGN}                                    # DB_PASSWORD_PROD=, mySecretString: , "api_key": "
@@ -252,14 +278,14 @@ _KEY_VALUE = rf"""
     )
     (?!{_NOT_A_SECRET})
     (?: {_QUOTED_VALUE}
-      | {_AFTER_COLON} (?=[^\s]{{0,511}}[\d!#$%^&*+/=~@]|[^\s]{{20}}) {_VALUE}   # after a plain colon the value must
-                                                                              # look like one: "token: expired" is prose
+      # after a plain colon the value must look like a secret: "token: expired" is prose
+      | {_AFTER_COLON} (?=[^\s]{{0,511}}[\d!#$%^&*+/=~@]|[^\s]{{20}}) {_VALUE}
       | {_NOT_AFTER_COLON} (?=[^\s]{{2}}) {_VALUE}    # password=s3cr3t, token=a,b&c, x = y
     )
 """
 
 _SHORT_KEY_VALUE = rf"""
-    (?=[\w.-]{{1,60}}+(?:\\?["'`])?[ \t]{{0,3}}[=:>,?.|+A-Za-z])
+    (?={_JOINED})
     {_NOT_SECRET_BEFORE}
     (?P<pre> {_SHORT_PART} {_PART_END} {_ASSIGN} (?:\\?["'`])? )   # hmac_key=, X-Sig: , key="
     (?!{_NOT_A_SECRET})
@@ -267,14 +293,18 @@ _SHORT_KEY_VALUE = rf"""
     [^\s"'`.,;&/<)\]}}]{{4,512}}+(?![.\w/])                        # (not key="jetbrains.mps.v8")
 """
 
-_AUTHORIZATION = r"""
+_AUTHORIZATION = (
+    r"""
     (?=[\w-]{1,40}+["'`]?\s{0,3}[:=])                # a separator ends the header name
     (?P<pre>(?i:(?:proxy-)?authorization|x-(?:api|auth)-(?:key|token)) ["'`]? \s{0,3} [:=] \s{0,3} ["'`]?)
     (?! (?i:[a-z][\w-]{0,30}[ ]+realm=) )         # WWW-Authenticate-style challenges
-    (?!""" + _NOT_A_SECRET + r""")
+    (?!"""
+    + _NOT_A_SECRET
+    + r""")
     (?:[A-Za-z][\w-]{0,30}[ ]+)?                  # the scheme: Bearer, Basic, Bot, SSWS, Api-Token...
     [^\s"'`,;]{1,1024}(?:,[ ]?[\w-]{1,30}="[^"\n]{0,256}")*   # the credential (Digest's parts too)
 """
+)
 
 _BEARER = r"""
     (?P<pre>(?<![\w-])(?:Bearer|bearer|BEARER|Token|token)[ ]+)
@@ -282,31 +312,41 @@ _BEARER = r"""
     [A-Za-z0-9._~+/-]{12,1024}=*(?![\w=])
 """
 
-_CLI_OPTION = r"""
+_CLI_OPTION = (
+    r"""
     (?P<pre>(?<![\w-])--(?:password|passwd|pass|pwd|token|secret|api-?key|access-token|auth-token
                           |client-secret|secret-key|access-key|private-key|key|db-password|sudo-password)
         (?:=|[ ]+)["']?)
-    (?!-|""" + _NOT_A_SECRET + r""")
+    (?!-|"""
+    + _NOT_A_SECRET
+    + r""")
     [^\s"']{1,512}
 """
+)
 
 _CLI_USER = r"""
-    (?P<pre>(?<![\w-])(?:--user|-u|--proxy-user|--basic-auth)(?:=|[ ]+|(?=[\w.@-]{1,64}:))["']?[\w.@+-]{1,64}:)
+    (?P<pre>(?<![\w-])(?:--user|-u|--proxy-user|--basic-auth)
+        (?:=|[ ]+|(?=[\w.@-]{1,64}:))["']?[\w.@+-]{1,64}:)
     [^\s"'@/]{1,512}(?!@)                      # curl --user alice:s3cret, -u alice:s3cret
 """
 
 _CLI_SHORT = r"""
     (?P<pre>(?<![\w-])(?: sshpass[ ]-p[ ]? | redis-cli[^\n|;&]{0,160}?[ ]-a[ ]?
-                       | (?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)[^\n|;&]{0,160}?[ ](?:-p|--password=) ))
+                       | (?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)
+                         [^\n|;&]{0,160}?[ ](?:-p|--password=) ))
     (?!-|\s)[^\s"']{1,512}      # mysql -u root -pS3cret, sshpass -p s3cret, redis-cli -a s3cret
 """
 
-_PROSE = r"""
+_PROSE = (
+    r"""
     (?P<pre>(?i:password|passwd|passphrase|secret|api[ _-]?key|access[ _-]?token|token)
         (?:[ ](?:is|was|=))?[ ]+)
-    (?!""" + _NOT_A_SECRET + r""")
+    (?!"""
+    + _NOT_A_SECRET
+    + r""")
     (?=[^\s]{0,255}[\d!#$%^&*+/=~@])[^\s"',;]{6,256}(?<![.,;:!?])    # password hunter22, secret is Xy!9z0q
 """
+)
 
 _URL_USERINFO = r"""(?P<pre>://)[^\s/?#@"'<>]{1,256}(?P<post>@)   # postgres://[REDACTED]@db"""
 
@@ -350,51 +390,94 @@ def _redact_card(candidate: str) -> str:
 
 
 SCRUB_RULES: tuple[Rule, ...] = (
-    Rule("pem_private_key", _PEM, REDACTED,
-         "a private key block, header to footer (or to the end of a cut message)",
-         starts="-", gate="pem"),
+    Rule(
+        "pem_private_key",
+        _PEM,
+        REDACTED,
+        "a private key block, header to footer (or to the end of a cut message)",
+        starts="-",
+        gate="dash",
+    ),
     Rule("jwt", _JWT, REDACTED, "a signed token: header.payload.signature", starts="e", gate="token_run"),
-    Rule("provider_token", _provider_pattern(), _keep_prefix,
-         "tokens whose format says which service they belong to (their public prefix is kept)",
-         starts="A-Za-z0-9", gate="token_run"),
-    Rule("authorization_header", _AUTHORIZATION, REDACTED,
-         "Authorization: <scheme> <credential>: the whole value goes, whatever the scheme",
-         starts="AaPpXx", gate="key_value"),
-    Rule("url_userinfo", _URL_USERINFO, REDACTED, "scheme://user:password@host", starts=":", gate="url"),
-    Rule("url_query_secret", _URL_QUERY, REDACTED,
-         "signatures and tokens in query strings (S3 presigned, Azure SAS, OAuth)", starts="?&;", gate="query"),
-    Rule("cli_option", _CLI_OPTION, REDACTED, "--password X, --token=X", starts="-", gate="cli"),
-    Rule("cli_user", _CLI_USER, REDACTED, "curl --user alice:s3cret", starts="-", gate="cli"),
-    Rule("cli_short_password", _CLI_SHORT, REDACTED, "mysql -pS3cret, sshpass -p X, redis-cli -a X",
-         starts="mspr", gate="client"),
-    Rule("secret_key_value", _KEY_VALUE, REDACTED,
-         "the value of a key whose name has a secret word in it, in any case and separator style",
-         starts="PpSsTtAaKkCcHhJjOoBbDd", gate="key_value"),
-    Rule("short_key_value", _SHORT_KEY_VALUE, REDACTED,
-         "a random-looking value of a key whose last part is key, sig, sid, otp, pin or salt",
-         starts="KkSsOoPp", gate="key_value"),
+    Rule(
+        "provider_token",
+        _provider_pattern(),
+        _keep_prefix,
+        "tokens whose format says which service they belong to (their public prefix is kept)",
+        starts="A-Za-z0-9",
+        gate="token_run",
+    ),
+    Rule(
+        "authorization_header",
+        _AUTHORIZATION,
+        REDACTED,
+        "Authorization: <scheme> <credential>: the whole value goes, whatever the scheme",
+        starts="AaPpXx",
+        gate="key_value",
+    ),
+    Rule("url_userinfo", _URL_USERINFO, REDACTED, "scheme://user:password@host", starts=":"),
+    Rule(
+        "url_query_secret",
+        _URL_QUERY,
+        REDACTED,
+        "signatures and tokens in query strings (S3 presigned, Azure SAS, OAuth)",
+        starts="?&;",
+    ),
+    Rule("cli_option", _CLI_OPTION, REDACTED, "--password X, --token=X", starts="-", gate="dash"),
+    Rule("cli_user", _CLI_USER, REDACTED, "curl --user alice:s3cret", starts="-", gate="dash"),
+    Rule(
+        "cli_short_password",
+        _CLI_SHORT,
+        REDACTED,
+        "mysql -pS3cret, sshpass -p X, redis-cli -a X",
+        starts="mspr",
+        gate="client",
+    ),
+    Rule(
+        "secret_key_value",
+        _KEY_VALUE,
+        REDACTED,
+        "the value of a key whose name has a secret word in it, in any case and separator style",
+        starts="PpSsTtAaKkCcHhJjOoBbDd",
+        gate="key_value",
+    ),
+    Rule(
+        "short_key_value",
+        _SHORT_KEY_VALUE,
+        REDACTED,
+        "a random-looking value of a key whose last part is key, sig, sid, otp, pin or salt",
+        starts="KkSsOoPp",
+        gate="key_value",
+    ),
     Rule("bearer_token", _BEARER, REDACTED, "a bare Bearer credential in prose", starts="BbTt", gate="prose"),
-    Rule("secret_in_prose", _PROSE, REDACTED, "password hunter22, secret is Xy!9z: a secret word, a space, a secret",
-         starts="PpSsAaTt", gate="prose"),
+    Rule(
+        "secret_in_prose",
+        _PROSE,
+        REDACTED,
+        "password hunter22, secret is Xy!9z: a secret word, a space, a secret",
+        starts="PpSsAaTt",
+        gate="prose",
+    ),
     Rule("card_number", _CARD, _redact_card, "Luhn-valid card numbers", starts="0-9", gate="card_digits"),
 )
 
 # -- gates: cheap tests of the whole text; a rule behind a failed gate is not tried ---------------
-SCRUB_GATES = ("pem", "token_run", "key_value", "prose", "url", "query", "cli", "client", "card_digits")
-_PEM_G, _TOKEN_RUN, _KEY_VALUE_G, _PROSE_G, _URL_G, _QUERY, _CLI, _CLIENT, _CARD_DIGITS = (
-    1 << i for i in range(len(SCRUB_GATES))
-)
+SCRUB_GATES = ("token_run", "card_digits", "key_value", "prose", "dash", "client")
+_TOKEN_RUN, _CARD_DIGITS, _KEY_VALUE_G, _PROSE_G, _DASH, _CLIENT = (1 << i for i in range(len(SCRUB_GATES)))
 # One byte translation shows runs: letters, digits and "_" become "a", digits also "1"
 # in the second map (with " " and "-" as "-"), everything else a space.
 _RUN_MAP = bytes(
     0x61 if chr(i).isascii() and (chr(i).isalnum() or chr(i) == "_") else 0x20 for i in range(256)
 )
-_DIGIT_MAP = bytes(0x31 if chr(i).isdigit() and i < 128 else 0x2D if chr(i) in " -" else 0x20 for i in range(256))
+_DIGIT_MAP = bytes(
+    0x31 if chr(i).isdigit() and i < 128 else 0x2D if chr(i) in " -" else 0x20 for i in range(256)
+)
 _CARD_SHAPE = re.compile(rb"1(?:-?1){12}")
 # Parts of secret key names (as in _SECRET_PART) besides the prose rules' words (pass, secret,
 # token, api, bearer), which scrub_gates checks first.
 _SECRET_WORDS = (
-    "key", "pwd", "auth", "cred", "sig", "hmac", "jwt", "sess", "sid", "cookie", "otp", "pin", "salt", "dsn", "conn",
+    "key", "pwd", "auth", "cred", "sig", "hmac", "jwt", "sess", "sid", "cookie", "otp", "pin", "salt",
+    "dsn", "conn",
 )  # fmt: skip
 _CLIENTS = ("mysql", "mariadb", "sshpass", "redis-cli")
 
@@ -415,21 +498,20 @@ def scrub_gates(text: str) -> int:
     joined = "=" in text or ":" in text or "," in text or ">" in text  # something can join a key to a value
     if joined and (prose or any(word in low for word in _SECRET_WORDS)):
         key |= _KEY_VALUE_G
-    if "-----BEGIN" in text:
-        key |= _PEM_G
-    if "://" in text:
-        key |= _URL_G
-    if "=" in text:
-        key |= _QUERY
-    if "-" in text:
-        key |= _CLI
-        if any(client in text for client in _CLIENTS):
-            key |= _CLIENT
+    if "-" in text:  # a PEM header, a command-line option
+        key |= _DASH
+    if any(client in text for client in _CLIENTS):
+        key |= _CLIENT
     return key
 
 
 def build_scrubber(disabled: Sequence[str] = (), extra: Sequence[Rule] = ()) -> RuleSet:
-    """The scrubbing rules of one configuration, compiled."""
+    """The scrub rules of one configuration, compiled (once per distinct configuration)."""
+    return _build(tuple(disabled), tuple(extra))
+
+
+@functools.lru_cache(maxsize=16)  # providers with the same settings share the compiled rules
+def _build(disabled: tuple[str, ...], extra: tuple[Rule, ...]) -> RuleSet:
     return RuleSet(select_rules(SCRUB_RULES, disabled, extra, "scrub"), SCRUB_GATES, scrub_gates)
 
 

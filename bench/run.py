@@ -12,10 +12,14 @@ import string
 import sys
 import threading
 import time
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter
 
 from tracker import MetricsProvider
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import multiprocess as bench_multiprocess  # bench/multiprocess.py
 
 REPEATS = 7
 
@@ -160,11 +164,15 @@ def main() -> int:
     together, alone = bench_threads()
     rows.append(("8 threads recording together", f"{together / 1e6:.2f} M/s",
                  f"{together / alone:.2f}x one thread ({alone / 1e6:.2f} M/s)", ">= 0.8x"))
+    rows.extend(bench_multiprocess.rows())
     if grew is not None:
         rows.append(("RSS growth after 1,000,000 distinct messages", f"{grew:.1f} MB", "", "< 10 MB"))
     width = max(len(r[0]) for r in rows)
     for name, value, ratio, goal in rows:
         print(f"{name:<{width}}  {value:>10}  {ratio:<50} goal {goal}")
+    print()
+    import serving  # bench/serving.py: scrape latency under 200 concurrent clients
+    serving.main()
     print()
     import text  # bench/text.py: the text pipeline (scrub, fingerprint) on first-seen messages
 

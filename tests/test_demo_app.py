@@ -13,10 +13,13 @@ from tests.servers import demo_app, get_json, http, wait_until
 from tracker.demo.app import MAX_ALERTS, MAX_BODY_BYTES, AlertInbox, DemoApp, DemoSettings, parse_listen
 from tracker.demo.scenario import SECRET_FRAGMENTS
 
+JSON = "application/json"
 
-def call(app, method, path, body=b"", query=""):
+
+def call(app, method, path, body=b"", query="", content_type=JSON, headers=None):
+    """One WSGI request; a POST declares a JSON body unless ``content_type`` says otherwise."""
     environ = {}
-    setup_testing_defaults(environ)
+    setup_testing_defaults(environ)  # Host 127.0.0.1, scheme http
     environ.update({
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
@@ -24,6 +27,10 @@ def call(app, method, path, body=b"", query=""):
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": io.BytesIO(body),
     })
+    if method == "POST" and content_type is not None:
+        environ["CONTENT_TYPE"] = content_type
+    for name, value in (headers or {}).items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
     captured = {}
 
     def start_response(status, headers):
@@ -132,7 +139,7 @@ def test_workload_runs_in_the_background():
 
 def test_wrong_method_is_405(app):
     status, headers, _ = call(app, "GET", "/storm")
-    assert status == 405 and headers["Allow"] == "POST"
+    assert status == 405 and headers["Allow"] == "OPTIONS, POST"
     assert call(app, "POST", "/alerts")[0] == 405
 
 
@@ -234,3 +241,115 @@ def test_process_reports_a_port_it_cannot_bind():
         with velo_tracker("demo-app", "--listen", f"127.0.0.1:{port}") as process:
             assert process.wait() == 1
             assert "cannot listen" in process.stderr.text(2.0)
+
+
+# -- cross-site requests and DNS rebinding ----------------------------------------------------------
+
+STATE_CHANGING = ["/storm", "/reset", "/pause", "/resume", "/alertmanager/webhook"]
+
+
+@pytest.mark.parametrize("path", STATE_CHANGING)
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "application/jsonx"])
+def test_state_changes_need_a_json_content_type(app, path, content_type):
+    app.resume()
+    body = json.dumps(webhook_payload()).encode()
+    status, _, reply = call(app, "POST", path, body, query="count=50", content_type=content_type)
+    assert status == 415 and b"application/json" in reply
+    assert app.provider.get_total_errors() == 0 and not app.paused
+    assert json.loads(call(app, "GET", "/alerts")[2])["notifications_received"] == 0
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://evil.example", "null",
+                                    "http://127.0.0.1:9999", "https://127.0.0.1", "http://127.0.0.1.evil.example",
+                                    "http://[::1]", "not a url", "http://127.0.0.1:notaport"])
+def test_a_foreign_origin_is_refused(app, origin):
+    status, _, reply = call(app, "POST", "/storm", query="count=50", headers={"Origin": origin})
+    assert status == 403 and b"cross-origin" in reply
+    body = json.dumps(webhook_payload()).encode()
+    assert call(app, "POST", "/alertmanager/webhook", body, headers={"Origin": origin})[0] == 403
+    assert app.provider.get_total_errors() == 0
+    assert json.loads(call(app, "GET", "/alerts")[2])["firing"] == []
+
+
+def test_cross_site_fetch_metadata_is_refused(app):
+    status, _, _ = call(app, "POST", "/reset", headers={"Sec-Fetch-Site": "cross-site"})
+    assert status == 403
+
+
+@pytest.mark.parametrize("origin", ["http://127.0.0.1", "http://127.0.0.1:80", "HTTP://127.0.0.1"])
+def test_the_apps_own_origin_and_json_are_accepted(app, origin):
+    status, _, reply = call(app, "POST", "/storm", query="count=7",
+                            content_type="application/json; charset=utf-8", headers={"Origin": origin})
+    assert status == 200 and json.loads(reply)["recorded"] == 7
+
+
+def test_options_answers_allow_without_cors_headers(app):
+    status, headers, _ = call(app, "OPTIONS", "/storm", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert status == 200 and headers["Allow"] == "OPTIONS, POST"
+    assert not [h for h in headers if h.lower().startswith("access-control-")]
+    assert call(app, "OPTIONS", "/alerts")[1]["Allow"] == "GET, HEAD, OPTIONS"
+    assert call(app, "OPTIONS", "/metrics")[1]["Allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_get_on_a_state_changing_route_changes_nothing(app):
+    assert call(app, "GET", "/storm", query="count=50")[0] == 405
+    assert app.provider.get_total_errors() == 0
+
+
+def _raw(url, method, path, headers, body=b""):
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_process_refuses_cross_site_and_rebinding_requests():
+    with demo_app("--paused", "--allow-host", "demo.internal") as (process, url):
+        port = url.rsplit(":", 1)[1]
+        # a cross-site form post (no preflight): text/plain with a foreign Origin
+        status, _ = _raw(url, "POST", "/storm?count=100000", {
+            "Origin": "https://evil.example", "Content-Type": "text/plain"}, b"x")
+        assert status == 403
+        status, _ = _raw(url, "POST", "/alertmanager/webhook", {"Content-Type": "text/plain"},
+                         json.dumps(webhook_payload()).encode())
+        assert status == 415
+        # DNS rebinding: the page's own name as Host
+        for path in ("/errors", "/metrics", "/alerts", "/"):
+            status, body = _raw(url, "GET", path, {"Host": f"evil.example:{port}"})
+            assert status == 403 and b"total_errors" not in body
+        status, _ = _raw(url, "POST", "/reset", {"Host": f"evil.example:{port}", "Content-Type": JSON}, b"{}")
+        assert status == 403
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "demo.internal"):
+            assert _raw(url, "GET", "/errors", {"Host": host})[0] == 200, host
+        assert get_json(f"{url}/errors")["total_errors"] == 0
+        assert get_json(f"{url}/alerts")["notifications_received"] == 0
+        assert "Traceback" not in process.stderr.text(0.5)
+
+
+def test_process_resets_leave_no_traceback():
+    import socket
+    import struct
+    from urllib.parse import urlsplit
+
+    with demo_app("--paused") as (process, url):
+        parts = urlsplit(url)
+        for i in range(20):
+            sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+            request = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (b"\r\n" if i % 2 else b"")
+            sock.sendall(request)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        assert http("GET", f"{url}/healthz")[0] == 200
+        process.send(signal.SIGTERM)
+        assert process.wait() == 0
+        err = process.stderr.text(2.0)
+        assert "Traceback" not in err and "Exception" not in err

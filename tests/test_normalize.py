@@ -154,10 +154,10 @@ def test_failing_hook_keeps_the_scrubbed_text_and_warns_once(
     failure: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     n = normalizer(before_record=failure)
-    with caplog.at_level(logging.WARNING, logger="tracker"):
+    with caplog.at_level(logging.WARNING, logger="velo_tracker"):
         assert n.normalize("retry 3 password=hunter2") == f"retry <num> password={REDACTED}"
         assert n.normalize("other 4 message") == "other <num> message"
-    warnings = [r for r in caplog.records if r.name == "tracker" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "velo_tracker" and r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "before_record" in warnings[0].getMessage()
     assert "hunter2" not in caplog.text
@@ -189,10 +189,10 @@ def test_failing_fingerprint_function_falls_back_to_the_built_in_one(
     failure: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     n = normalizer(fingerprint_function=failure)
-    with caplog.at_level(logging.WARNING, logger="tracker"):
+    with caplog.at_level(logging.WARNING, logger="velo_tracker"):
         assert n.normalize("user 42 failed") == "user <num> failed"
         assert n.normalize("user 43 failed again") == "user <num> failed again"
-    warnings = [r for r in caplog.records if r.name == "tracker" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "velo_tracker" and r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "fingerprint_function" in warnings[0].getMessage()
 

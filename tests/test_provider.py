@@ -177,10 +177,10 @@ def test_internal_failure_is_swallowed_and_logged_once(caplog: pytest.LogCapture
         raise RuntimeError("internal bug")
 
     metrics._tracker.record = explode  # type: ignore[union-attr, method-assign]
-    with caplog.at_level(logging.WARNING, logger="tracker"):
+    with caplog.at_level(logging.WARNING, logger="velo_tracker"):
         metrics.record_error_message("one")
         metrics.record_error_message("two")
-    assert len([r for r in caplog.records if r.name == "tracker"]) == 1
+    assert len([r for r in caplog.records if r.name == "velo_tracker"]) == 1
 
 
 @pytest.mark.parametrize(
@@ -287,3 +287,60 @@ def test_memory_stays_bounded_through_the_whole_pipeline() -> None:
     assert metrics.get_buffered_error_count() == metrics.config.buffer_capacity
     assert metrics.get_unique_error_types() > 150_000 * 0.96
     assert grew < 10 * 1024 * 1024, f"grew {grew / 1e6:.1f} MB"
+
+
+# -- lifetime: close(), context manager, a second provider in the same registry -------------
+
+
+def test_close_unregisters_and_context_manager_closes() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    with MetricsProvider(registry=registry) as provider:
+        provider.record_error_message("boom")
+        assert b"velo_error_messages_total 1.0" in generate_latest(registry)
+    assert provider.closed and b"velo_" not in generate_latest(registry)
+    provider.close()  # again: nothing happens
+    provider.record_error_message("still safe")  # recording after close does not raise
+    again = MetricsProvider(registry=registry)  # the names are free again
+    assert b"velo_error_messages_total 0.0" in generate_latest(registry)
+    again.close()
+
+
+def test_second_provider_in_a_registry_clear_error_or_replace() -> None:
+    import gc
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    first = MetricsProvider(registry=registry)
+    with pytest.raises(ValueError, match=r"already registered in this registry.*replace=True"):
+        MetricsProvider(registry=registry)
+    other = MetricsProvider(TrackerConfig(namespace="other"), registry=registry)  # another namespace
+    second = MetricsProvider(registry=registry, replace=True)
+    assert first.closed and not second.closed and not other.closed
+    second.record_error_message("x")
+    assert b"velo_error_messages_total 1.0" in generate_latest(registry)
+    del second
+    gc.collect()  # the provider is gone, its collector is still registered
+    third = MetricsProvider(registry=registry, replace=True)
+    assert b"velo_error_messages_total 0.0" in generate_latest(registry)
+    third.close()
+
+
+def test_name_clash_with_another_collector_is_explained() -> None:
+    from prometheus_client import CollectorRegistry, Counter
+
+    registry = CollectorRegistry()
+    Counter("velo_error_messages", "someone else's", registry=registry)
+    with pytest.raises(ValueError, match="another collector in the registry already exposes"):
+        MetricsProvider(registry=registry)
+
+
+def test_private_registry_providers_are_collectable() -> None:
+    import gc
+    import weakref
+
+    ref = weakref.ref(MetricsProvider())
+    gc.collect()
+    assert ref() is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .config import DEFAULT_BUFFER_CAPACITY
@@ -91,3 +92,25 @@ class ErrorMessageBuffer:
 
     def __repr__(self) -> str:
         return f"ErrorMessageBuffer(capacity={self._capacity}, entries={len(self._slots)})"
+
+
+def merge_buffers(buffers: Iterable[Iterable[Row]], capacity: int) -> list[Row]:
+    """The union of several buffers as one of ``capacity`` entries, most recently seen first.
+
+    One entry per message: counts added, ``first_seen`` the earliest and ``last_seen`` the
+    latest; the ``capacity`` most recently seen are kept (ties: larger count, then message).
+    """
+    merged: dict[str, list] = {}
+    for rows in buffers:
+        for message, count, first, last in rows:
+            entry = merged.get(message)
+            if entry is None:
+                merged[message] = [count, first, last]
+                continue
+            entry[0] += count
+            if first < entry[1]:
+                entry[1] = first
+            if last > entry[2]:
+                entry[2] = last
+    ranked = sorted(merged.items(), key=lambda item: (-item[1][2], -item[1][0], item[0]))
+    return [(message, e[0], e[1], e[2]) for message, e in ranked[:capacity]]

@@ -70,6 +70,15 @@ class ErrorTrackingCollector:
         yield occurrences
         yield last_seen
         yield first_seen
+        dropped = CounterMetricFamily(
+            n.ERROR_TRACKING_DROPPED_TOTAL.name(ns), n.ERROR_TRACKING_DROPPED_TOTAL.help,
+            labels=n.ERROR_TRACKING_DROPPED_TOTAL.labels,
+        )
+        if stats is not None:
+            counts = stats.dropped
+            for reason in n.DROP_REASONS:  # every reason, zeros included, so rate() starts at once
+                dropped.add_metric((reason,), counts.get(reason, 0))
+        yield dropped
 
     def _sql_families(self, empty: bool) -> Iterator[Metric]:
         ns = self._names.namespace

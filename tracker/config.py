@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -82,6 +83,9 @@ class TrackerConfig:
     """Raw messages whose scrubbed, fingerprinted form is remembered."""
     sql_duration_buckets: tuple[float, ...] = field(default=DEFAULT_SQL_DURATION_BUCKETS)
     """Upper bounds (seconds) of the SQL query duration histogram."""
+    multiprocess_dir: str | os.PathLike[str] | None = None
+    """Directory of the per-process state files (multi-process mode). ``None`` follows the
+    ``PROMETHEUS_MULTIPROC_DIR`` environment variable; ``""`` keeps state in this process only."""
     disabled_rules: tuple[str, ...] = ()
     """Names of built-in grouping or scrubbing rules to turn off (see README, Grouping and scrubbing)."""
     extra_grouping_rules: tuple[Rule, ...] = ()
@@ -107,6 +111,8 @@ class TrackerConfig:
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise ValueError(f"{name} must be callable or None (got {value!r})")
+        if self.multiprocess_dir is not None and not isinstance(self.multiprocess_dir, (str, os.PathLike)):
+            raise ValueError(f"multiprocess_dir must be a path, '' or None (got {self.multiprocess_dir!r})")
         buckets = self.sql_duration_buckets
         try:
             buckets = tuple(float(b) for b in buckets)

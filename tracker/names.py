@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 DEFAULT_NAMESPACE = "velo"
 
+#: The library's own logger (and the parent of any it creates). The logging handler ignores
+#: exactly this logger and its children, so a user's ``tracker.*`` loggers are still recorded.
+LOGGER_NAME = "velo_tracker"
+
 LABEL_MESSAGE = "message"
 LABEL_QUERY_TYPE = "query_type"
 LABEL_STATUS = "status"
@@ -19,6 +23,15 @@ LABEL_REASON = "reason"
 STATUS_SUCCESS = "success"
 STATUS_ERROR = "error"
 OTHER_QUERY_TYPE = "other"
+
+# Values of the ``reason`` label of ERROR_TRACKING_DROPPED_TOTAL.
+DROP_REENTRANT = "reentrant"
+"""Recorded by a thread already inside the tracker (signal handler, finalizer, recording hook)."""
+DROP_BEFORE_RECORD = "before_record"
+"""Dropped on purpose by the user's ``before_record`` hook (it returned ``None``)."""
+DROP_INTERNAL = "internal"
+"""Lost to a failure inside the tracker itself (logged once)."""
+DROP_REASONS: tuple[str, ...] = (DROP_REENTRANT, DROP_BEFORE_RECORD, DROP_INTERNAL)
 
 _NAMESPACE_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 

@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 from .config import TrackerConfig
 from .fingerprint import build_fingerprinter
+from .names import LOGGER_NAME
 from .scrub import build_scrubber
 from .text import ELLIPSIS, fold_line, to_text, truncate
 
@@ -23,7 +24,7 @@ EMPTY_MESSAGE = "<empty>"
 #: Shown in the unexpected case that the built-in pipeline itself fails on a message.
 UNPROCESSABLE_MESSAGE = "<unprocessable message>"
 
-_log = logging.getLogger("tracker")
+_log = logging.getLogger(LOGGER_NAME)
 _MISSING = object()
 
 

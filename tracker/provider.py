@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import threading
+import weakref
 from datetime import timedelta
 from numbers import Real
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
@@ -14,13 +18,15 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from .buffer import ErrorEntry
 from .collector import ErrorTrackingCollector
 from .config import TrackerConfig
+from .multiprocess import make_state
+from .names import DROP_BEFORE_RECORD, DROP_INTERNAL, LOGGER_NAME
 from .normalize import MessageNormalizer
 from .sql import SqlQueryMetrics, clean_query_type
 from .stats import ErrorStats
 from .text import to_text
 from .tracking import ErrorTracker
 
-_log = logging.getLogger("tracker")
+_log = logging.getLogger(LOGGER_NAME)
 
 
 class MetricsProvider:
@@ -29,12 +35,16 @@ class MetricsProvider:
     ``registry`` is where the provider's collector is registered: a new private
     :class:`~prometheus_client.CollectorRegistry` by default, or pass
     ``prometheus_client.REGISTRY`` to add the metrics to an existing ``/metrics``.
+    ``replace=True`` first closes the provider already registered there under the same
+    namespace (app factories, tests); otherwise a second one raises ``ValueError``.
+    ``close()`` (or leaving a ``with`` block) unregisters the provider's collector.
     """
 
     def __init__(
         self,
         config: TrackerConfig | None = None,
         registry: CollectorRegistry | None = None,
+        replace: bool = False,
     ) -> None:
         if config is None:
             config = TrackerConfig()
@@ -42,20 +52,14 @@ class MetricsProvider:
             raise TypeError(f"config must be a TrackerConfig, not {type(config).__name__}")
         self.config = config
         self._normalizer = MessageNormalizer(config)
-        self._tracker: ErrorTracker | None = (
-            ErrorTracker(
-                capacity=config.buffer_capacity,
-                exact_unique_limit=config.exact_unique_limit,
-                top_errors_capacity=config.top_errors_capacity,
-            )
-            if config.enabled
-            else None
-        )
-        self._sql = SqlQueryMetrics(config.max_query_types, config.sql_duration_buckets)
+        # In-process state, or per-process memory-mapped files merged at read time: chosen once.
+        tracker, sql = make_state(config)
+        self._tracker: ErrorTracker | None = tracker
+        self._sql: SqlQueryMetrics = sql
         self.collector = ErrorTrackingCollector(config.namespace, self._tracker, self._sql)
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.registry.register(self.collector)
         self._internal_error_logged = False
+        _register(self, replace)
 
     # -- recording -------------------------------------------------------
 
@@ -71,6 +75,8 @@ class MetricsProvider:
             key = self._normalizer.normalize(text)
             if key is not None:
                 self._tracker.record(key)
+            else:
+                self._tracker.count_dropped(DROP_BEFORE_RECORD)
         except Exception:  # the tracker must never break its caller
             self._log_internal_error()
 
@@ -147,15 +153,88 @@ class MetricsProvider:
         encode = generate_openmetrics if openmetrics else generate_latest
         return encode(self.collector).decode("utf-8")
 
+    # -- lifetime --------------------------------------------------------------
+
+    def close(self) -> None:
+        """Unregister the provider's collector from its registry (again: no effect).
+
+        Recording still works afterwards; nothing is exposed any more.
+        """
+        with _registered_lock:
+            if self._closed:
+                return
+            self._closed = True
+            by_namespace = _registered.get(self.registry)
+            if by_namespace is not None and by_namespace.get(self.config.namespace) is self.collector:
+                by_namespace.pop(self.config.namespace, None)
+        with contextlib.suppress(KeyError):
+            self.registry.unregister(self.collector)
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
+
+    def __enter__(self) -> MetricsProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- internals -----------------------------------------------------------
 
     def _light_snapshot(self) -> ErrorStats:
         return self._tracker.snapshot(include_top=False)
 
     def _log_internal_error(self) -> None:
+        """The one guard for our own failures: log the first, count every one."""
         if not self._internal_error_logged:
             self._internal_error_logged = True
             _log.warning("velo-tracker failed to record an error message; it was dropped", exc_info=True)
+        with contextlib.suppress(Exception):  # counting is best effort, never raising
+            self._tracker.count_dropped(DROP_INTERNAL)  # type: ignore[union-attr]
+
+
+# The collector each provider registered, per registry and namespace, for ``replace=True`` and
+# clear errors. Weak both ways: providers with private registries must stay collectable, and a
+# collector stays listed exactly as long as a registry holds it.
+_registered: weakref.WeakKeyDictionary[CollectorRegistry, weakref.WeakValueDictionary[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_owners: weakref.WeakKeyDictionary[Any, weakref.ref[MetricsProvider]] = weakref.WeakKeyDictionary()
+_registered_lock = threading.Lock()
+
+
+def _register(provider: MetricsProvider, replace: bool) -> None:
+    registry, namespace = provider.registry, provider.config.namespace
+    provider._closed = False
+    with _registered_lock:
+        previous = _registered.get(registry, {}).get(namespace)
+    if previous is not None:
+        if not replace:
+            raise ValueError(
+                f"a MetricsProvider with namespace {namespace!r} is already registered in this "
+                "registry: close() it first (or use the provider as a context manager), pass "
+                "replace=True to close it for you, or give this one another namespace or registry"
+            )
+        owner = _owners.get(previous)
+        owner = owner() if owner is not None else None
+        if owner is not None:
+            owner.close()
+        else:  # its provider is gone, its collector still registered
+            with contextlib.suppress(KeyError):
+                registry.unregister(previous)
+    try:
+        registry.register(provider.collector)
+    except ValueError as exc:  # prometheus_client's "Duplicated timeseries in CollectorRegistry"
+        raise ValueError(
+            f"cannot register the {namespace!r} metrics of this MetricsProvider: another collector "
+            f"in the registry already exposes some of their names ({exc}); use another namespace "
+            "or registry, or unregister that collector"
+        ) from exc
+    with _registered_lock:
+        _registered.setdefault(registry, weakref.WeakValueDictionary())[namespace] = provider.collector
+        _owners[provider.collector] = weakref.ref(provider)
 
 
 def _duration_seconds(duration: object) -> float:

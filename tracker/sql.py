@@ -86,8 +86,17 @@ class SqlQueryMetrics:
         self._lock = threading.Lock()
 
 
+#: Characters of a ``query_type`` looked at: it is cut to this first, so a huge one costs no more
+#: than a short one (only the first 64 characters, whitespace runs folded, reach the label).
+_QUERY_TYPE_SCAN_LIMIT = 1024
+
+
 def clean_query_type(query_type: str) -> str:
-    """A query type fit for a label value: one line, at most 64 characters, never empty."""
+    """A query type fit for a label value: one line, at most 64 characters, never empty.
+
+    A ``str`` subclass becomes a plain ``str`` (none of its methods is called).
+    """
+    query_type = str.__getitem__(query_type, slice(0, _QUERY_TYPE_SCAN_LIMIT))
     if not query_type.isprintable():
         query_type = "".join(ch if ch.isprintable() else " " for ch in query_type)
     text = " ".join(query_type.split())[:_MAX_QUERY_TYPE_LENGTH]

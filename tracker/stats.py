@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .buffer import ErrorEntry
@@ -37,6 +38,8 @@ class ErrorStats:
     """The most frequent error types since start or reset, by count (empty when not requested)."""
     top_errors_exact: bool
     """True while every top count is exact (no Space-Saving counter has been reassigned)."""
+    dropped: Mapping[str, int] = field(default_factory=dict, compare=False)
+    """Messages not recorded since start, by reason (``names.DROP_REASONS``); kept across resets."""
 
     @property
     def buffered_count(self) -> int:

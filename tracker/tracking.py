@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from .buffer import ErrorEntry, ErrorMessageBuffer
 from .config import DEFAULT_BUFFER_CAPACITY, DEFAULT_EXACT_UNIQUE_LIMIT, DEFAULT_TOP_ERRORS_CAPACITY
+from .names import DROP_REASONS, DROP_REENTRANT
 from .sketches import MASK64, SpaceSaving, UniqueCounter, rank_counters
 from .stats import ErrorStats, TopError
 
@@ -27,13 +28,17 @@ def _require_int(name: str, value: object, minimum: int) -> None:
         raise ValueError(f"{name} must be an int >= {minimum} (got {value!r})")
 
 
-def _wait_for(lock: threading.Lock) -> None:
+def _wait_for(lock: threading.RLock) -> None:
     """Take ``lock`` by retrying, never by queueing on it.
 
     Under the GIL a busy lock is almost always held by a thread waiting for the GIL. A
     thread blocked in ``acquire()`` is handed the lock as soon as it is released, and then
     itself waits for the GIL while everyone else queues behind it: a convoy that cuts
     8-thread throughput several times. Yielding the GIL and retrying lets the holder finish.
+
+    The lock is re-entrant, so a thread that already holds it (a signal handler or a
+    finalizer that records while this thread is inside the tracker) takes it at once and
+    never spins here: the caller then sees ``_busy`` and drops the record.
     """
     tries = 0
     while not lock.acquire(False):
@@ -46,6 +51,10 @@ class ErrorTracker:
 
     Nothing under the lock does I/O or waits on anything else, so it is safe to call from
     threads and from asyncio code. After ``os.fork()`` the child gets a fresh lock.
+
+    Re-entrancy: a record made by the very thread that is halfway through changing the
+    state (a signal handler, a finalizer, a hook that records) is dropped and counted under
+    ``reason="reentrant"``: never a hang, never a half-applied update.
 
     The clock is read just before the lock is taken, so under concurrency the recency order
     of entries and their times may disagree by as long as a thread waited for the lock.
@@ -68,7 +77,9 @@ class ErrorTracker:
         self._top = SpaceSaving(top_errors_capacity)
         self._clock = clock
         self._total = 0
-        self._lock = threading.Lock()
+        self._dropped = dict.fromkeys(DROP_REASONS, 0)
+        self._busy = False  # True while a thread is changing the state under the lock
+        self._lock = threading.RLock()
         # The dicts record() updates inline; clear() empties them in place, so these stay valid.
         self._slots = self._buffer._slots
         self._top_counts = self._top._counts
@@ -85,13 +96,17 @@ class ErrorTracker:
         lock = self._lock
         if not lock.acquire(False):
             _wait_for(lock)
+        if self._busy:  # this thread is already inside: interrupted mid-update
+            self._dropped[DROP_REENTRANT] += 1
+            lock.release()
+            return
+        self._busy = True
         try:
             # Inlined ErrorMessageBuffer.record and SpaceSaving.increment for a key already
             # buffered and monitored: no call, so CPython does not switch threads mid-update.
             slots = self._slots
-            if key in slots:
-                slot = slots[key]
-                del slots[key]
+            slot = slots.pop(key, None)
+            if slot is not None:
                 slots[key] = slot  # most recent again
                 slot[0] += 1
                 if now > slot[2]:
@@ -103,11 +118,23 @@ class ErrorTracker:
                 # Keys in the buffer were counted when they entered (a reset clears both).
                 self._unique.add(hash(key) & MASK64)
             counts = self._top_counts
-            if key in counts:
-                counts[key] += 1
+            count = counts.get(key)
+            if count is not None:
+                counts[key] = count + 1
             else:
                 self._top.increment(key)
             self._total += 1
+        finally:
+            self._busy = False
+            lock.release()
+
+    def count_dropped(self, reason: str) -> None:
+        """Count one error message that was not recorded, by ``reason`` (see ``names.DROP_REASONS``)."""
+        lock = self._lock
+        if not lock.acquire(False):
+            _wait_for(lock)
+        try:
+            self._dropped[reason] = self._dropped.get(reason, 0) + 1
         finally:
             lock.release()
 
@@ -129,6 +156,7 @@ class ErrorTracker:
             standard_error = unique.standard_error
             top_exact = self._top.exact
             counts, errors = self._top.state() if include_top else ({}, {})
+            dropped = self._dropped.copy()
         finally:
             lock.release()
         return ErrorStats(
@@ -140,13 +168,20 @@ class ErrorTracker:
             entries=tuple(ErrorEntry(*row) for row in rows),
             top_errors=tuple(TopError(*item) for item in rank_counters(counts, errors, top_limit)),
             top_errors_exact=top_exact,
+            dropped=dropped,
         )
 
     def reset(self) -> None:
-        """Forget everything recorded: total, buffer, unique types and top errors."""
+        """Forget everything recorded: total, buffer, unique types and top errors.
+
+        The dropped-message counts are kept: they count the tracker's own losses.
+        """
         lock = self._lock
         if not lock.acquire(False):
             _wait_for(lock)
+        if self._busy:
+            lock.release()
+            raise RuntimeError("reset_error_tracking() was called from inside a record on the same thread")
         try:
             self._total = 0
             self._buffer.clear()
@@ -154,6 +189,9 @@ class ErrorTracker:
             self._top.clear()
         finally:
             lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        """Called in a forked child once the lock is fresh (a shared tracker opens its own file)."""
 
     def __repr__(self) -> str:
         return f"ErrorTracker(capacity={self._buffer.capacity})"
@@ -170,7 +208,7 @@ def _live_trackers() -> list[ErrorTracker]:
             continue
 
 
-_held_over_fork: list[threading.Lock] = []
+_held_over_fork: list[threading.RLock] = []
 
 
 def _before_fork() -> None:
@@ -190,7 +228,9 @@ def _after_fork_in_parent() -> None:
 def _after_fork_in_child() -> None:
     _held_over_fork.clear()
     for tracker in _live_trackers():
-        tracker._lock = threading.Lock()
+        tracker._lock = threading.RLock()
+        tracker._busy = False  # the thread that was inside does not exist in the child
+        tracker._after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):

@@ -19,6 +19,12 @@ library's own (``/metrics`` and ``/errors`` come from :func:`tracker.exposition.
 
 Everything is bounded, so it runs for hours: the library's state, the alerts kept (the
 latest notification of each alert, at most :data:`MAX_ALERTS`), request bodies and storms.
+
+Cross-site requests are refused: the state-changing routes (every ``POST``) need
+``Content-Type: application/json`` (which a browser sends cross-site only after a CORS
+preflight this app never approves) and refuse an ``Origin`` other than the app's own. Served on a
+loopback address, the server also refuses a ``Host`` that is not a loopback name (DNS
+rebinding); ``--allow-host`` adds names.
 """
 
 from __future__ import annotations
@@ -33,11 +39,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from tracker import MetricsProvider, TrackerConfig
 from tracker.config import DEFAULT_BUFFER_CAPACITY
-from tracker.exposition import make_server, make_wsgi_app
+from tracker.exposition import ERRORS_PATH, METRICS_PATH, make_server, make_wsgi_app
 from tracker.names import DEFAULT_NAMESPACE
 
 from .scenario import STORM_TYPES, Scenario
@@ -245,13 +251,24 @@ class DemoApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO") or "/"
+        if method == "OPTIONS" and any(p == path for _, p in self._routes):
+            # Allow only: no Access-Control-* header, so a browser's CORS preflight fails.
+            start_response("200 OK", [("Allow", self._allowed(path)), ("Content-Length", "0")])
+            return [b""]
         route = self._routes.get(("GET" if method == "HEAD" else method, path))
         if route is None:
             if any(p == path for _, p in self._routes):
-                allowed = ", ".join(sorted(m for m, p in self._routes if p == path))
+                allowed = self._allowed(path)
                 return _reply(start_response, "405 Method Not Allowed", {"error": f"use {allowed}"},
                               [("Allow", allowed)])
-            return self._library_app(environ, start_response)
+            if path in (METRICS_PATH, ERRORS_PATH):
+                return self._library_app(environ, start_response)
+            return _reply(start_response, "404 Not Found", {"error": f"no route {path}; see GET /"})
+        if method == "POST":
+            refusal = cross_site_refusal(environ)
+            if refusal is not None:
+                log.info("refused %s %s: %s", method, path, refusal[1])
+                return _reply(start_response, refusal[0], {"error": refusal[1]})
         try:
             status, body = route(environ)
         except ValueError as exc:
@@ -259,6 +276,12 @@ class DemoApp:
         except _TooLarge:
             status, body = "413 Content Too Large", {"error": f"bodies are limited to {MAX_BODY_BYTES} bytes"}
         return _reply(start_response, status, body, head=method == "HEAD")
+
+    def _allowed(self, path: str) -> str:
+        methods = {m for m, p in self._routes if p == path}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return ", ".join(sorted(methods | {"OPTIONS"}))
 
     def _index(self, environ: dict[str, Any]) -> tuple[str, Any]:
         return "200 OK", {
@@ -315,6 +338,42 @@ class _TooLarge(Exception):
     pass
 
 
+def cross_site_refusal(environ: dict[str, Any]) -> tuple[str, str] | None:
+    """Why a state-changing request is refused (status, reason), or ``None`` to accept it.
+
+    It must declare a JSON body (a cross-site form or ``fetch`` with a simple content type
+    cannot, without a preflight), and an ``Origin``, when a browser sends one, must be the
+    app's own: scheme, host and port of the request.
+    """
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is not None and not _same_origin(origin, environ):
+        return "403 Forbidden", f"cross-origin request refused (Origin {origin[:200]!r})"
+    if environ.get("HTTP_SEC_FETCH_SITE", "").lower() == "cross-site":
+        return "403 Forbidden", "cross-site request refused (Sec-Fetch-Site)"
+    media_type = (environ.get("CONTENT_TYPE") or "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        return "415 Unsupported Media Type", "state-changing requests need Content-Type: application/json"
+    return None
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _same_origin(origin: str, environ: dict[str, Any]) -> bool:
+    scheme = str(environ.get("wsgi.url_scheme") or "http").lower()
+    host = environ.get("HTTP_HOST") or ""
+    try:
+        theirs = urlsplit(origin.strip())
+        ours = urlsplit(f"{scheme}://{host}")
+        their_port = theirs.port or _DEFAULT_PORTS.get(theirs.scheme.lower())
+        our_port = ours.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a malformed port
+        return False
+    if not theirs.hostname or not ours.hostname or theirs.path or theirs.query:
+        return False
+    return (theirs.scheme.lower(), theirs.hostname, their_port) == (scheme, ours.hostname, our_port)
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -358,13 +417,15 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def serve(settings: DemoSettings, host: str = "127.0.0.1", port: int = 8000) -> int:
+def serve(settings: DemoSettings, host: str = "127.0.0.1", port: int = 8000,
+          allowed_hosts: Iterable[str] = ()) -> int:
     """Run the demo service until SIGTERM or SIGINT; SIGUSR1 triggers an error storm.
 
-    Prints one ``listening on URL`` line (flushed) once the socket is bound.
+    Prints one ``listening on URL`` line (flushed) once the socket is bound. On a loopback
+    address, requests whose ``Host`` is neither a loopback name nor in ``allowed_hosts`` get 403.
     """
     app = DemoApp(settings)
-    server = make_server(app, host, port)
+    server = make_server(app, host, port, allowed_hosts=allowed_hosts)
     bound_host, bound_port = server.server_address[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     stop = threading.Event()

@@ -54,6 +54,9 @@ def configure_demo_app(parser: argparse.ArgumentParser) -> None:
                         help=f"metric-name prefix (default: {DEFAULT_NAMESPACE})")
     parser.add_argument("--buffer-capacity", type=int, default=DEFAULT_BUFFER_CAPACITY, metavar="N",
                         help=f"distinct recent errors the buffer holds (default: {DEFAULT_BUFFER_CAPACITY})")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="on a loopback address, also answer this Host name (repeatable; loopback "
+                             "names always work; on other addresses Host is not checked)")
 
 
 def run_demo_app(args: argparse.Namespace) -> int:
@@ -72,7 +75,7 @@ def run_demo_app(args: argparse.Namespace) -> int:
             namespace=args.namespace,
             buffer_capacity=args.buffer_capacity,
         )
-        return serve(settings, host, port)
+        return serve(settings, host, port, allowed_hosts=args.allow_host)
     except ValueError as exc:
         print(f"velo-tracker demo-app: {exc}", file=sys.stderr)
         return 2

@@ -441,10 +441,12 @@ def _print_banner(stack: DemoStack, workdir: Path, opts: RunOptions, out: TextIO
         f"    Prometheus' targets and alerts: {stack.prometheus_url}/targets, {stack.prometheus_url}/alerts\n"
         f"  - Grafana is not started natively: in an existing Grafana, add a Prometheus data source for\n"
         f"    {stack.prometheus_url} and import {dashboard} (Dashboards > New > Import).\n"
-        f"  - Trigger an error storm so the alerts fire: curl -X POST {stack.app_url}/storm\n"
+        f"  - Trigger an error storm so the alerts fire: "
+        f"curl -X POST -H 'Content-Type: application/json' {stack.app_url}/storm\n"
         f"    (or: kill -USR1 {app_pid}). Alerts need their 'for' duration (start with --alert-for 15s\n"
         f"    to shorten it), then show in Alertmanager and in {stack.app_url}/alerts (the webhook).\n"
-        f"  - Reset error tracking (Prometheus sees a counter reset): curl -X POST {stack.app_url}/reset",
+        f"  - Reset error tracking (Prometheus sees a counter reset): "
+        f"curl -X POST -H 'Content-Type: application/json' {stack.app_url}/reset",
         file=out,
         flush=True,
     )

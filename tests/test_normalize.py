@@ -367,3 +367,13 @@ def test_grouping_stops_at_the_displayed_length_without_changing_the_result(piec
     raw = "".join(pieces) or "x"
     expected = truncate(fingerprint(fold_line(scrub_secrets(raw))), 64)
     assert normalizer(max_message_length=64).normalize(raw) == expected
+
+
+def test_the_readme_example_of_rules_by_name_runs() -> None:
+    """The README's example of disabling and adding rules works as written."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("**Turning rules off and adding your own**") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("```\n", 10)]
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own README

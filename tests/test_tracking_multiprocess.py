@@ -6,11 +6,13 @@ Real-server tests (gunicorn, Celery, Prometheus) are in tests/e2e/.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
 import struct
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -381,3 +383,140 @@ def test_mark_process_dead_needs_a_directory(monkeypatch: pytest.MonkeyPatch) ->
 
 if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip("the multi-process mode is tested on Linux")
+
+
+# -- exited workers folded into an archive ---------------------------------------------------
+
+
+def exited_workers(provider: MetricsProvider, count: int, per_worker: int) -> list[int]:
+    """Fork ``count`` workers that record and exit; returns their pids (reaped)."""
+
+    def worker(n: int) -> None:
+        for i in range(per_worker):
+            provider.record_error_message(f"worker failure: {'abcdefg'[(i + n) % 7]} stage")
+            provider.record_sql_query_with_error(f"query {'xyz'[i % 3]}", 0.002 * i, i % 2 == 0, i)
+        provider.record_error_message(f"worker {'abcdefghijklmnopqrstuvwxyz'[n % 26]} only")
+
+    pids = [run_child(lambda n=n: worker(n)) for n in range(count)]
+    assert all(wait(pid) == 0 for pid in pids)
+    return pids
+
+
+def full_view(provider: MetricsProvider) -> tuple:
+    """Everything but the top errors' counts (a merge of merged summaries keeps their bounds,
+    not necessarily the same bounds): totals, unique types, buffer, SQL, dropped counts."""
+    stats = provider.get_error_stats()
+    text = {k: v for k, v in samples(provider.get_metrics_text()).items() if "timestamp" not in k[0]}
+    return dataclasses.replace(stats, top_errors=()), text, stats.top_errors_exact
+
+
+def exact_counts(count: int, per_worker: int) -> Counter[str]:
+    reference = MetricsProvider(TrackerConfig(multiprocess_dir="", top_errors_capacity=1000))
+    reference.record_error_message("master failed")
+    for n in range(count):
+        for i in range(per_worker):
+            reference.record_error_message(f"worker failure: {'abcdefg'[(i + n) % 7]} stage")
+        reference.record_error_message(f"worker {'abcdefghijklmnopqrstuvwxyz'[n % 26]} only")
+    return Counter(dict(reference.get_top_errors(1000)))
+
+
+@needs_fork
+def test_mark_process_dead_folds_a_workers_files_into_one_archive_and_changes_no_reading(
+    tmp_path: Path,
+) -> None:
+    provider = MetricsProvider(TrackerConfig(multiprocess_dir=tmp_path, top_errors_capacity=5))
+    provider.record_error_message("master failed")
+    pids = exited_workers(provider, 4, 30)
+    before = full_view(provider)
+    assert before[0].total_errors == 1 + 4 * 31
+    truth = exact_counts(4, 30)
+    for pid in pids:
+        mark_process_dead(pid, tmp_path)
+        assert full_view(provider) == before  # every figure, after each fold
+        for top in provider.get_error_stats().top_errors:  # and the top errors keep their bounds
+            assert top.count - top.error <= truth[top.message] <= top.count
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert not any(f".{pid}." in name for pid in pids for name in names)  # the workers' files are gone
+    assert len(state_files(tmp_path)) == 2  # the master's and one archive
+    assert len(state_files(tmp_path, "sql")) == 2
+    assert [p.name.split(".")[4] for p in state_files(tmp_path) if ".archive." in p.name] == ["000000000004"]
+
+
+@needs_fork
+def test_readers_never_see_a_worker_twice_or_not_at_all_while_it_is_archived(tmp_path: Path) -> None:
+    provider = MetricsProvider(TrackerConfig(multiprocess_dir=tmp_path))
+    reader = MetricsProvider(TrackerConfig(multiprocess_dir=tmp_path))
+    pids = exited_workers(provider, 6, 20)
+    expected = 6 * 21
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def scrape() -> None:
+        while not stop.is_set():
+            seen.append(reader.get_total_errors())
+
+    thread = threading.Thread(target=scrape)
+    thread.start()
+    try:
+        for pid in pids:
+            mark_process_dead(pid, tmp_path)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert seen and set(seen) == {expected}
+    assert reader.get_total_errors() == expected
+
+
+@needs_fork
+def test_the_directory_stays_small_however_often_workers_are_replaced(tmp_path: Path) -> None:
+    provider = MetricsProvider(TrackerConfig(multiprocess_dir=tmp_path))
+    for _ in range(12):
+        for pid in exited_workers(provider, 1, 3):
+            mark_process_dead(pid, tmp_path)
+    assert provider.get_total_errors() == 12 * 4
+    assert len(list(tmp_path.iterdir())) == 2 + 2 + 2  # control + lock, the provider's two, two archives
+    assert provider.get_unique_error_types() == 4
+
+
+@needs_fork
+def test_mark_process_dead_leaves_a_running_process_alone(tmp_path: Path) -> None:
+    provider = MetricsProvider(TrackerConfig(multiprocess_dir=tmp_path))
+    provider.record_error_message("still running")
+    mark_process_dead(os.getpid(), tmp_path)
+    assert len(state_files(tmp_path)) == 1 and ".archive." not in state_files(tmp_path)[0].name
+    provider.record_error_message("still running")
+    assert provider.get_total_errors() == 2
+
+
+@needs_fork
+def test_an_archive_from_before_a_reset_counts_nothing(tmp_path: Path) -> None:
+    provider = MetricsProvider(TrackerConfig(multiprocess_dir=tmp_path))
+    for pid in exited_workers(provider, 2, 5):
+        mark_process_dead(pid, tmp_path)
+    assert provider.get_total_errors() == 12
+    provider.reset_error_tracking()
+    assert provider.get_total_errors() == 0
+    pids = exited_workers(provider, 1, 2)
+    mark_process_dead(pids[0], tmp_path)
+    assert provider.get_total_errors() == 3
+
+
+@needs_fork
+def test_a_forked_child_that_never_records_leaves_no_file(tmp_path: Path) -> None:
+    provider = MetricsProvider(TrackerConfig(multiprocess_dir=tmp_path))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert wait(run_child(lambda: provider.get_error_stats())) == 0  # reads, never records
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+    def sql_only() -> None:
+        provider.record_sql_query_with_error("select", 0.01, True, 1)
+
+    child = run_child(sql_only)
+    assert wait(child) == 0
+    assert [p for p in tmp_path.iterdir() if f".{child}." in p.name] == [
+        p for p in state_files(tmp_path, "sql") if f".{child}." in p.name
+    ]
+    assert len([p for p in tmp_path.iterdir() if f".{child}." in p.name]) == 1
+    assert samples(provider.get_metrics_text())[
+        ("velo_sql_queries_total", (("query_type", "select"), ("status", "success")))
+    ] == 1

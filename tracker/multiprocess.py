@@ -37,15 +37,16 @@ import struct
 import threading
 import time
 import zlib
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from .buffer import ErrorEntry, Row, merge_buffers
 from .config import TrackerConfig
 from .names import DROP_REASONS, DROP_REENTRANT, LOGGER_NAME, OTHER_QUERY_TYPE
 from .sketches import (
     MASK64,
+    merge_registers,
     merge_space_saving,
     merge_unique,
     rank_counters,
@@ -83,14 +84,18 @@ _READ_ATTEMPTS = 50  # a slot seen mid-change is read again this often before it
 # Header: 32 unsigned 64-bit words.
 _HEADER_WORDS = 32
 _HEADER_BYTES = _HEADER_WORDS * 8
-_H_MAGIC, _H_VERSION_KIND, _H_PID, _H_LAYOUT_CRC, _H_GENERATION = 0, 1, 2, 3, 4  # word 5 unused
+_H_MAGIC, _H_VERSION_KIND, _H_PID, _H_LAYOUT_CRC, _H_GENERATION = 0, 1, 2, 3, 4
+_H_TOTAL = 5  # archives only (a worker's total is the sum of its Space-Saving counts)
 _H_DROPPED = 6  # 6, 7, 8: one word per reason, in names.DROP_REASONS order
 _H_FLAGS, _H_EXACT_COUNT = 9, 10
+_H_FLOOR, _H_ABSORBED_BYTES = 11, 12  # archives only: top-errors floor; size of the absorbed-names list
 _H_LAYOUT = 16  # 16..: the layout parameters, covered by the checksum
 _FLAG_ESTIMATED = 1
 _B_WORDS = 5  # buffer slot: version, count, last_seen, first_seen, key length
 _T_WORDS = 4  # top-errors slot: version, count, error, key length
 _FLAG_EVICTED = 2  # the top-errors summary has replaced a key: its counts are bounds
+_FLAG_ARCHIVE = 4  # the merged state of processes that have exited (see mark_process_dead)
+_ARCHIVE = "archive"
 
 
 def _round8(n: int) -> int:
@@ -345,6 +350,7 @@ class SharedErrorTracker(ErrorTracker):
         self._layout = _ErrorsLayout.for_config(config)
         self._control = _Control(directory, config.namespace)
         self._reader = _ErrorsReader(directory, config.namespace, self._layout)
+        self._needs_file = False
         self._open_file()
 
     # -- file and local state --
@@ -388,6 +394,10 @@ class SharedErrorTracker(ErrorTracker):
 
     def _adopt_generation(self) -> None:
         """Another process reset the service: clear this process's state and join the new generation."""
+        if self._needs_file:
+            self._open_own_file()
+            if self._gen_word[1] == self._generation:
+                return
         generation = self._control.generation
         header = self._header
         header[_H_GENERATION] = _RESETTING  # readers skip the file while it is cleared
@@ -507,6 +517,8 @@ class SharedErrorTracker(ErrorTracker):
         w[version_word] = version + 1
 
     def _drop_locked(self, reason: str) -> None:
+        if self._needs_file:
+            self._open_own_file()
         self._dropped[reason] = count = self._dropped.get(reason, 0) + 1
         if reason in DROP_REASONS:
             self._header[_H_DROPPED + DROP_REASONS.index(reason)] = count
@@ -555,18 +567,32 @@ class SharedErrorTracker(ErrorTracker):
             lock.release()
 
     def _after_fork_in_child(self) -> None:
-        """A forked child (a gunicorn or Celery worker) writes its own file, starting empty;
-        the parent's records stay in the parent's file."""
+        """A forked child (a gunicorn or Celery worker) gets its own file, starting empty; the
+        parent's records stay in the parent's file. The file is created at the child's first
+        record (a child that never records, such as one that runs ``exec``, leaves none):
+        until then the views point at private memory, and a generation no file has makes the
+        recording path's generation check take the slow path once."""
         self._dropped = dict.fromkeys(DROP_REASONS, 0)
         self._reader = _ErrorsReader(self._directory, self._namespace, self._layout)  # its lock may be held
+        self._map = mmap.mmap(-1, self._layout.size)
+        self._views(self._map)
+        self._clear_local()
+        self._needs_file = True
+        self._generation = -1
+
+    def _open_own_file(self) -> None:
+        """After a fork: this process's own file (or, failing that, private memory and a warning)."""
+        self._needs_file = False
+        dropped = [self._header[_H_DROPPED + i] for i in range(len(DROP_REASONS))]
         try:
             self._open_file()
         except OSError as exc:
             _log.warning("velo-tracker: could not create a state file in %r after fork (%s); "
-                         "this process's errors stay local", self._directory, exc)
-            self._map = mmap.mmap(-1, self._layout.size)
-            self._views(self._map)
-            self._clear_local()
+                         "this process's errors are not shared", self._directory, exc)
+            self._generation = self._control.generation
+            return
+        for i, count in enumerate(dropped):
+            self._header[_H_DROPPED + i] = count
 
     def __repr__(self) -> str:
         return f"SharedErrorTracker(directory={self._directory!r}, capacity={self._layout.capacity})"
@@ -621,8 +647,17 @@ class _MappedFile:
         self.params = _trim(params, layout)
         if header[_H_LAYOUT_CRC] != _layout_crc(kind, self.params):
             raise ValueError("layout checksum mismatch")
-        if layout.size != size:  # type: ignore[attr-defined]
-            raise ValueError(f"size {size} does not match its layout ({layout.size})")  # type: ignore[attr-defined]
+        expected = layout.size  # type: ignore[attr-defined]
+        self.archive = bool(header[_H_FLAGS] & _FLAG_ARCHIVE)
+        self.absorbed: frozenset[str] = frozenset()
+        if self.archive:
+            blob = header[_H_ABSORBED_BYTES]
+            if blob > size:
+                raise ValueError("bad absorbed-names size")
+            self.absorbed = frozenset(bytes(self.view[expected:expected + blob]).decode().split("\n")) - {""}
+            expected += _round8(blob)
+        if expected != size:
+            raise ValueError(f"size {size} does not match its layout ({expected})")
         self.layout = layout
         self.keys: dict[tuple[str, int], tuple] = {}  # (region, slot) -> (version, [generation,] key)
 
@@ -631,13 +666,18 @@ class _MappedFile:
         return self.view[at:at + 8 * count].cast(fmt)
 
     def close(self) -> None:
-        with contextlib.suppress(BufferError, ValueError):
+        with contextlib.suppress(BufferError, ValueError):  # a view still in use: freed with it
             self.header.release()
             self.view.release()
             self.map.close()
 
 
 _H_WORDS_END = _HEADER_WORDS
+
+
+def _archive_seq(name: str) -> int:
+    parts = name.split(".")
+    return int(parts[4]) if len(parts) == 6 and parts[3] == _ARCHIVE and parts[4].isdigit() else -1
 
 
 def _trim(params: tuple[int, ...], layout: object) -> tuple[int, ...]:
@@ -666,24 +706,35 @@ class _Directory:
         self._lock = threading.Lock()
 
     def files(self) -> list[_MappedFile]:
+        """Every live or dead process's file, plus the newest archive; files an archive has
+        absorbed are left out, so nothing is counted twice or missed while one is written."""
+        with self._lock:
+            for _ in range(_READ_ATTEMPTS):
+                files = self._list()
+                if files is not None:
+                    return files
+            return []
+
+    def _list(self) -> list[_MappedFile] | None:
         names = [n for n in os.listdir(self._directory) if n.startswith(self._prefix) and n.endswith(".mmap")]
         present = set(names)
-        with self._lock:
-            for name in [n for n in self._files if n not in present]:
-                with contextlib.suppress(BufferError):
-                    self._files.pop(name).close()
-            for name in names:
-                if name in self._files or name in self._bad:
-                    continue
-                path = os.path.join(self._directory, name)
-                try:
-                    self._files[name] = _MappedFile(path, self._kind, self._layout_of)
-                except FileNotFoundError:
-                    continue  # removed meanwhile (mark_process_dead, a wipe)
-                except (OSError, ValueError, struct.error, TypeError) as exc:
-                    self._bad.add(name)
-                    self.warnings.once(path, str(exc))
-            return list(self._files.values())
+        for name in [n for n in self._files if n not in present]:
+            self._files.pop(name).close()
+        for name in names:
+            if name in self._files or name in self._bad:
+                continue
+            path = os.path.join(self._directory, name)
+            try:
+                self._files[name] = _MappedFile(path, self._kind, self._layout_of)
+            except FileNotFoundError:
+                return None  # absorbed into a newer archive meanwhile: list again
+            except (OSError, ValueError, struct.error, TypeError) as exc:
+                self._bad.add(name)
+                self.warnings.once(path, str(exc))
+        archives = sorted((_archive_seq(n), n) for n in self._files if self._files[n].archive)
+        newest = self._files[archives[-1][1]] if archives else None
+        skip = newest.absorbed if newest is not None else frozenset()
+        return [f for n, f in self._files.items() if n not in skip and (not f.archive or f is newest)]
 
 
 def _read_slots(file: _MappedFile, region: str, stride: int, with_floats: bool,
@@ -781,7 +832,8 @@ class _ErrorsReader:
             top, exact = ({}, {}, 0), not evicted
         return _Merged(total, dropped, merge_buffers(buffers, layout.capacity), unique, top, exact)
 
-    def _read(self, file: _MappedFile, generation: int, include_top: bool):  # type: ignore[no-untyped-def]
+    @staticmethod
+    def _read(file: _MappedFile, generation: int, include_top: bool):  # type: ignore[no-untyped-def]
         """``(total, buffer rows, (hashes, registers), top summary)`` of one file, or None when it
         belongs to an earlier generation (recorded before the last reset)."""
         header = file.header
@@ -803,6 +855,8 @@ class _ErrorsReader:
             at = layout.offsets["t_slots"]
             flat = file.view[at:at + 8 * _T_WORDS * layout.top_capacity].cast("Q").tolist()
             total, top = sum(flat[1::_T_WORDS]), None  # Space-Saving's counts add up to the total
+            if file.archive:
+                total = header[_H_TOTAL]  # merged summaries keep only the largest counts
             if include_top:
                 counts: dict[str, int] = {}
                 errors: dict[str, int] = {}
@@ -813,6 +867,8 @@ class _ErrorsReader:
                 # Once a key was replaced some monitored key always carries an error, and the
                 # smallest count bounds every key not monitored.
                 top = (counts, errors, min(counts.values()) if errors else 0)
+                if file.archive:
+                    top = (counts, errors, header[_H_FLOOR])
             if header[_H_GENERATION] == before:
                 return total, rows, (hashes, registers), top
         return None
@@ -840,6 +896,55 @@ class _SqlFileLayout(_SqlLayout):
         return (self.slots, len(self.buckets), _SQL_NAME_BYTES, self.bounds_crc)  # type: ignore[attr-defined]
 
 
+def _add_sql_series(merged: dict[str, list], file: _MappedFile, nb: int) -> None:
+    """Add one SQL file's series to ``merged``: name -> [successes, errors, records, buckets, sum]."""
+    layout = file.layout
+    slots = layout.slots  # type: ignore[attr-defined]
+    lengths = file.words("len", slots).tolist()
+    successes = file.words("successes", slots).tolist()
+    errors = file.words("errors", slots).tolist()
+    records = file.words("records", slots).tolist()
+    sums = file.words("sum", slots, "d").tolist()
+    buckets = file.words("buckets", slots * nb).tolist()
+    names_at = layout.offsets["names"]  # type: ignore[attr-defined]
+    for index, length in enumerate(lengths):
+        if not length or length > _SQL_NAME_BYTES:
+            continue
+        cached = file.keys.get(("q", index))
+        if cached is None:
+            start = names_at + index * _SQL_NAME_BYTES
+            name = bytes(file.view[start:start + length]).decode("utf-8", "replace")
+            file.keys[("q", index)] = cached = (length, name)
+        name = cached[1]
+        entry = merged.get(name)
+        if entry is None:
+            entry = merged[name] = [0, 0, 0, [0] * nb, 0.0]
+        entry[0] += successes[index]
+        entry[1] += errors[index]
+        entry[2] += records[index]
+        entry[4] += sums[index]
+        row = entry[3]
+        for b, count in enumerate(buckets[index * nb:(index + 1) * nb]):
+            row[b] += count
+
+
+def _cap_sql_series(merged: dict[str, list], max_query_types: int, nb: int) -> None:
+    """Different processes may have met different query types first: keep the label set as
+    bounded as one process keeps it (``max_query_types`` types, then ``other``)."""
+    named = [q for q in merged if q != OTHER_QUERY_TYPE]
+    if len(named) <= max_query_types:
+        return
+    named.sort(key=lambda q: (-(merged[q][0] + merged[q][1]), q))
+    other = merged.setdefault(OTHER_QUERY_TYPE, [0, 0, 0, [0] * nb, 0.0])
+    for name in named[max_query_types:]:
+        entry = merged.pop(name)
+        other[0] += entry[0]
+        other[1] += entry[1]
+        other[2] += entry[2]
+        other[4] += entry[4]
+        other[3] = [x + y for x, y in zip(other[3], entry[3], strict=True)]
+
+
 class SharedSqlQueryMetrics(SqlQueryMetrics):
     """SQL query metrics written through to this process's file and read merged from all."""
 
@@ -849,6 +954,7 @@ class SharedSqlQueryMetrics(SqlQueryMetrics):
         self._namespace = config.namespace
         self._layout = _SqlLayout.for_config(config)
         self._directory = _Directory(directory, config.namespace, "sql", _KIND_SQL, _sql_layout)
+        self._needs_file = False
         self._open_file()
 
     def _open_file(self) -> None:
@@ -876,6 +982,8 @@ class SharedSqlQueryMetrics(SqlQueryMetrics):
 
         bucket = bisect_left(self.buckets, seconds)
         with self._lock:
+            if self._needs_file:
+                self._open_own_file()
             index = self._index.get(query_type)
             if index is None:
                 if len(self._index) >= self._max_query_types and query_type != OTHER_QUERY_TYPE:
@@ -902,86 +1010,212 @@ class SharedSqlQueryMetrics(SqlQueryMetrics):
     def snapshot(self) -> list[QueryTypeSnapshot]:
         """Every process's series added up (histograms bucket by bucket), by query type."""
         own_crc = self._layout.params()[3]
-        merged: dict[str, list] = {}
         nb = len(self.buckets) + 1
+        merged: dict[str, list] = {}
         for file in self._directory.files():
             layout = file.layout
             if layout.bounds_crc != own_crc or len(layout.buckets) + 1 != nb:  # type: ignore[attr-defined]
                 self._directory.warnings.once(file.path, "its SQL histogram buckets differ from ours")
                 continue
-            slots = layout.slots  # type: ignore[attr-defined]
-            lengths = file.words("len", slots).tolist()
-            successes = file.words("successes", slots).tolist()
-            errors = file.words("errors", slots).tolist()
-            records = file.words("records", slots).tolist()
-            sums = file.words("sum", slots, "d").tolist()
-            buckets = file.words("buckets", slots * nb).tolist()
-            names_at = layout.offsets["names"]  # type: ignore[attr-defined]
-            for index, length in enumerate(lengths):
-                if not length or length > _SQL_NAME_BYTES:
-                    continue
-                cached = file.keys.get(("q", index))
-                if cached is None:
-                    start = names_at + index * _SQL_NAME_BYTES
-                    name = bytes(file.view[start:start + length]).decode("utf-8", "replace")
-                    file.keys[("q", index)] = cached = (length, name)
-                name = cached[1]
-                entry = merged.get(name)
-                if entry is None:
-                    entry = merged[name] = [0, 0, 0, [0] * nb, 0.0]
-                entry[0] += successes[index]
-                entry[1] += errors[index]
-                entry[2] += records[index]
-                entry[4] += sums[index]
-                row = entry[3]
-                for b, count in enumerate(buckets[index * nb:(index + 1) * nb]):
-                    row[b] += count
-        # Different processes may have met different query types first: keep the label set as
-        # bounded as one process keeps it (max_query_types types, then "other").
-        named = [q for q in merged if q != OTHER_QUERY_TYPE]
-        if len(named) > self._max_query_types:
-            named.sort(key=lambda q: (-(merged[q][0] + merged[q][1]), q))
-            other = merged.setdefault(OTHER_QUERY_TYPE, [0, 0, 0, [0] * nb, 0.0])
-            for name in named[self._max_query_types:]:
-                entry = merged.pop(name)
-                other[0] += entry[0]
-                other[1] += entry[1]
-                other[2] += entry[2]
-                other[4] += entry[4]
-                other[3] = [a + b for a, b in zip(other[3], entry[3], strict=True)]
+            _add_sql_series(merged, file, nb)
+        _cap_sql_series(merged, self._max_query_types, nb)
         return [
             QueryTypeSnapshot(name, e[0], e[1], e[2], tuple(e[3]), e[4]) for name, e in sorted(merged.items())
         ]
 
     def _after_fork(self) -> None:
+        """A forked child gets its own file at its first query (private memory until then)."""
         self._lock = threading.Lock()
         self._directory = _Directory(self._directory_path, self._namespace, "sql", _KIND_SQL, _sql_layout)
+        self._map = mmap.mmap(-1, self._layout.size)
+        self._bind(self._map)
+        self._needs_file = True
+
+    def _open_own_file(self) -> None:
+        self._needs_file = False
         try:
             self._open_file()
         except OSError as exc:
             _log.warning("velo-tracker: could not create a SQL state file in %r after fork (%s)",
                          self._directory_path, exc)
-            self._map = mmap.mmap(-1, self._layout.size)
-            self._bind(self._map)
 
 
 # -- process life cycle ----------------------------------------------------------------------
 
 
 def mark_process_dead(pid: int, path: str | os.PathLike[str] | None = None) -> None:
-    """Call from gunicorn's ``child_exit`` hook: a dead worker's contribution is kept.
+    """Call from gunicorn's ``child_exit`` hook: fold an exited worker's files into an archive.
 
-    Its files stay in the directory and keep being added to every merge, as
-    ``prometheus_client`` keeps a dead worker's ``*.db`` files, so totals never go down.
-    ``path`` defaults to ``PROMETHEUS_MULTIPROC_DIR``.
+    The worker's counts stay in every total (a counter never goes down): its state is merged,
+    with the previous archive, into a new archive file, and only then are its files removed,
+    so the directory holds the live workers' files and one archive however often workers
+    are replaced. A reader that lists the directory meanwhile sees either the old archive and
+    the worker's files, or the new archive (which names the files it absorbed): never both,
+    never neither. Does nothing while ``pid`` is still running. ``path`` defaults to
+    ``PROMETHEUS_MULTIPROC_DIR``.
     """
     directory = os.fspath(path) if path is not None else os.environ.get(ENV_VAR, "")
     if not directory:
         raise ValueError(f"mark_process_dead needs the multi-process directory (pass path= or set {ENV_VAR})")
+    if _running(pid):
+        return
+    groups: dict[tuple[str, str], list[str]] = {}
     for name in os.listdir(directory):
-        if name.startswith("velo-tracker.") and name.endswith(".tmp") and f".{pid}." in name:
+        parts = name.split(".")
+        if parts[0] != "velo-tracker" or len(parts) < 6 or parts[3] != str(pid):
+            continue
+        if name.endswith(".tmp"):  # a file the process never finished creating
             with contextlib.suppress(FileNotFoundError):
-                Path(directory, name).unlink()  # a file the dead process never finished creating
+                os.unlink(os.path.join(directory, name))
+        elif parts[2] in ("errors", "sql") and len(parts) == 6:
+            groups.setdefault((parts[1], parts[2]), []).append(name)
+    if not groups:
+        return
+    with open(os.path.join(directory, "velo-tracker.archive.lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one compaction at a time, across processes
+        for (namespace, kind), names in sorted(groups.items()):
+            try:
+                _compact(directory, namespace, kind, names)
+            except Exception:  # never break the server's hook: the files stay, and stay counted
+                _log.warning("velo-tracker: could not archive the files of process %d", pid, exc_info=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not os.path.isdir("/proc")  # /proc said it is gone; elsewhere kill(0) answered
+
+
+def _compact(directory: str, namespace: str, kind: str, names: list[str]) -> None:
+    if kind == "errors":
+        files = _Directory(directory, namespace, kind, _KIND_ERRORS, _errors_layout).files()
+    else:
+        files = _Directory(directory, namespace, kind, _KIND_SQL, _sql_layout).files()
+    by_name = {os.path.basename(f.path): f for f in files}
+    dead = [by_name[n] for n in names if n in by_name]
+    archive = next((f for f in files if f.archive), None)
+    if not dead or any(f.params != dead[0].params for f in dead) or (
+        archive is not None and archive.params != dead[0].params
+    ):
+        return  # nothing readable to fold, or layouts that cannot be merged: keep the files
+    parts = [*dead, *([archive] if archive is not None else [])]
+    seq = _archive_seq(os.path.basename(archive.path)) + 1 if archive is not None else 1
+    absorbed = sorted({n for n in names} | {n for n in (archive.absorbed if archive else ()) if
+                                           os.path.exists(os.path.join(directory, n))})
+    if kind == "errors":
+        data, generation = _errors_archive(parts, _Control(directory, namespace).generation)
+    else:
+        data, generation = _sql_archive(parts), 0
+    blob = "\n".join(absorbed).encode()
+    header = memoryview(data)[:_HEADER_BYTES].cast("Q")
+    header[_H_MAGIC] = _MAGIC
+    header[_H_VERSION_KIND] = _VERSION | (_KIND_ERRORS if kind == "errors" else _KIND_SQL) << 32
+    header[_H_LAYOUT_CRC] = dead[0].header[_H_LAYOUT_CRC]
+    header[_H_LAYOUT:_H_LAYOUT + len(dead[0].params)] = array("Q", dead[0].params)
+    header[_H_GENERATION] = generation
+    header[_H_FLAGS] |= _FLAG_ARCHIVE
+    header[_H_ABSORBED_BYTES] = len(blob)
+    header.release()
+    data += blob + bytes(_round8(len(blob)) - len(blob))
+    final = os.path.join(directory, f"{_file_prefix(namespace, kind)}{_ARCHIVE}.{seq:012d}.mmap")
+    temporary = f"{final}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+    os.rename(temporary, final)  # from here on readers skip the absorbed files
+    for file in parts:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(file.path)
+
+
+def _errors_archive(parts: list[_MappedFile], generation: int) -> tuple[bytearray, int]:
+    """One errors file holding the merged state of ``parts`` (the current generation's)."""
+    layout: _ErrorsLayout = parts[0].layout  # type: ignore[assignment]
+    data = bytearray(layout.size)
+    header = memoryview(data)[:_HEADER_BYTES].cast("Q")
+    total, rows, uniques, tops = 0, [], [], []
+    for file in parts:
+        for i in range(len(DROP_REASONS)):
+            header[_H_DROPPED + i] += file.header[_H_DROPPED + i]
+        part = _ErrorsReader._read(file, generation, True)
+        if part is not None:
+            total += part[0]
+            rows.append(part[1])
+            uniques.append(part[2])
+            tops.append(part[3])
+    off, key_bytes = layout.offsets, layout.key_bytes
+    words = memoryview(data).cast("Q")
+    reals = memoryview(data).cast("d")
+    for i, (key, count, first, last) in enumerate(merge_buffers(rows, layout.capacity)):
+        raw = key.encode("utf-8", "surrogatepass")
+        base = off["b_slots"] // 8 + _B_WORDS * i
+        words[base], words[base + 1], words[base + 4] = 2, count, len(raw)
+        reals[base + 2], reals[base + 3] = last, first
+        data[off["b_keys"] + i * key_bytes:off["b_keys"] + i * key_bytes + len(raw)] = raw
+    counts, errors, floor = merge_space_saving(tops, layout.top_capacity)
+    for i, (key, count) in enumerate(counts.items()):
+        raw = key.encode("utf-8", "surrogatepass")
+        base = off["t_slots"] // 8 + _T_WORDS * i
+        words[base:base + 4] = array("Q", (2, count, errors.get(key, 0), len(raw)))
+        data[off["t_keys"] + i * key_bytes:off["t_keys"] + i * key_bytes + len(raw)] = raw
+    union: set[int] | None = set()
+    for hashes, _ in uniques:
+        if hashes is None or union is None:
+            union = None
+            continue
+        union.update(hashes)
+    if union is not None and len(union) <= layout.exact_limit:
+        header[_H_EXACT_COUNT] = len(union)
+        at = off["exact"] // 8
+        words[at:at + len(union)] = array("Q", sorted(union))
+    else:
+        header[_H_FLAGS] |= _FLAG_ESTIMATED
+    if uniques:
+        registers = merge_registers(r for _, r in uniques)
+        data[off["hll"]:off["hll"] + len(registers)] = registers
+    header[_H_TOTAL] = total
+    header[_H_FLOOR] = floor
+    if floor:
+        header[_H_FLAGS] |= _FLAG_EVICTED
+    header.release()
+    words.release()
+    reals.release()
+    return data, generation
+
+
+def _sql_archive(parts: list[_MappedFile]) -> bytearray:
+    """One SQL file holding the summed series of ``parts``."""
+    layout = parts[0].layout
+    slots, nb = layout.slots, len(layout.buckets) + 1  # type: ignore[attr-defined]
+    merged: dict[str, list] = {}
+    for file in parts:
+        _add_sql_series(merged, file, nb)
+    _cap_sql_series(merged, slots - 1, nb)
+    data = bytearray(layout.size)  # type: ignore[attr-defined]
+    off = layout.offsets  # type: ignore[attr-defined]
+    words = memoryview(data).cast("Q")
+    reals = memoryview(data).cast("d")
+    for i, (name, (successes, errors, records, buckets, total)) in enumerate(sorted(merged.items())):
+        raw = name.encode("utf-8", "surrogatepass")[:_SQL_NAME_BYTES]
+        data[off["names"] + i * _SQL_NAME_BYTES:off["names"] + i * _SQL_NAME_BYTES + len(raw)] = raw
+        words[off["len"] // 8 + i] = len(raw)
+        words[off["successes"] // 8 + i] = successes
+        words[off["errors"] // 8 + i] = errors
+        words[off["records"] // 8 + i] = records
+        reals[off["sum"] // 8 + i] = total
+        at = off["buckets"] // 8 + i * nb
+        words[at:at + nb] = array("Q", buckets)
+    words.release()
+    reals.release()
+    return data
 
 
 def process_totals(path: str | os.PathLike[str] | None = None, namespace: str = "velo") -> dict[int, int]:

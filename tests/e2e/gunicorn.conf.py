@@ -7,4 +7,4 @@ from tracker import multiprocess as tracker_multiprocess
 
 def child_exit(server, worker):
     prometheus_multiprocess.mark_process_dead(worker.pid)  # prometheus_client's live gauges
-    tracker_multiprocess.mark_process_dead(worker.pid)  # the tracker keeps the worker's counts
+    tracker_multiprocess.mark_process_dead(worker.pid)  # folds its files into an archive, counts kept

@@ -232,6 +232,9 @@ def test_a_worker_killed_with_sigkill_loses_nothing_and_no_total_goes_down(servi
     stop_scraping.set()
     scraper.join(30)
     assert not scrape_errors, scrape_errors
+    # child_exit ran mark_process_dead: the killed worker's files were folded into an archive.
+    assert not list(service.directory.glob(f"velo-tracker.velo.*.{victim}.*.mmap"))
+    assert list(service.directory.glob("velo-tracker.velo.errors.archive.*.mmap"))
     replaced = set(service.workers()) - set(victims_before)
     assert replaced, "no new worker"
     assert set(after) & replaced, "the new worker did not serve any request"

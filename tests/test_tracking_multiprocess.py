@@ -567,3 +567,21 @@ def test_a_reset_in_one_process_clears_a_running_worker_at_its_next_record(tmp_p
     stats = provider.get_error_stats()
     assert stats.total_errors == 1
     assert [e.message for e in stats.entries] == ["after the reset"]
+
+
+def test_a_directory_removed_under_a_running_service_never_fails_a_scrape(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "multiproc"
+    directory.mkdir()
+    provider = MetricsProvider(TrackerConfig(multiprocess_dir=directory))
+    provider.record_error_message("recorded")
+    assert provider.get_total_errors() == 1
+    for path in directory.iterdir():
+        path.unlink()
+    directory.rmdir()
+    provider.record_error_message("recorded")  # into the still-mapped file
+    with caplog.at_level(logging.WARNING, logger="velo_tracker"):
+        assert "velo_error_messages_total 2.0" in provider.get_metrics_text()
+    assert any("cannot list the directory" in r.getMessage() for r in caplog.records)
+    mark_process_dead(999_999_999, directory)  # a hook on a missing directory: a warning, no error

@@ -717,7 +717,12 @@ class _Directory:
             return []
 
     def _list(self) -> list[_MappedFile] | None:
-        names = [n for n in os.listdir(self._directory) if n.startswith(self._prefix) and n.endswith(".mmap")]
+        try:
+            listing = os.listdir(self._directory)
+        except OSError as exc:  # the directory was removed under a running service
+            self.warnings.once(self._directory, f"cannot list the directory ({exc}); reading the open files")
+            listing = list(self._files)
+        names = [n for n in listing if n.startswith(self._prefix) and n.endswith(".mmap")]
         present = set(names)
         for name in [n for n in self._files if n not in present]:
             self._files.pop(name).close()
@@ -1071,8 +1076,13 @@ def mark_process_dead(pid: int, path: str | os.PathLike[str] | None = None) -> N
         raise ValueError(f"mark_process_dead needs the multi-process directory (pass path= or set {ENV_VAR})")
     if _running(pid):
         return
+    try:
+        listing = os.listdir(directory)
+    except OSError as exc:
+        _log.warning("velo-tracker: mark_process_dead(%d): cannot list %r (%s)", pid, directory, exc)
+        return
     groups: dict[tuple[str, str], list[str]] = {}
-    for name in os.listdir(directory):
+    for name in listing:
         parts = name.split(".")
         if parts[0] != "velo-tracker" or len(parts) < 6 or parts[3] != str(pid):
             continue

@@ -173,7 +173,10 @@ def main() -> int:
     print()
     import serving  # bench/serving.py: scrape latency under 200 concurrent clients
     serving.main()
-    return 0
+    print()
+    import text  # bench/text.py: the text pipeline (scrub, fingerprint) on first-seen messages
+
+    return text.main()
 
 
 if __name__ == "__main__":

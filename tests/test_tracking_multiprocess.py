@@ -520,3 +520,68 @@ def test_a_forked_child_that_never_records_leaves_no_file(tmp_path: Path) -> Non
     assert samples(provider.get_metrics_text())[
         ("velo_sql_queries_total", (("query_type", "select"), ("status", "success")))
     ] == 1
+
+
+def test_threads_recording_into_a_shared_tracker_lose_and_double_count_nothing(tmp_path: Path) -> None:
+    config = TrackerConfig(multiprocess_dir=tmp_path, buffer_capacity=3, top_errors_capacity=4)
+    provider = MetricsProvider(config)
+    per_thread, keys = 3000, [f"failure {c}" for c in "abcdefgh"]
+
+    def work(n: int) -> None:
+        for i in range(per_thread):
+            provider.record_error_message(keys[(i * (n + 1)) % len(keys)])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    stats = provider.get_error_stats()
+    assert stats.total_errors == 8 * per_thread
+    assert stats.unique_errors == len(keys)
+    assert sum(t.count for t in stats.top_errors) == 8 * per_thread  # Space-Saving's counts add up
+
+
+@needs_fork
+def test_a_reset_in_one_process_clears_a_running_worker_at_its_next_record(tmp_path: Path) -> None:
+    provider = MetricsProvider(TrackerConfig(multiprocess_dir=tmp_path))
+    go, done = os.pipe(), os.pipe()
+
+    def worker() -> None:
+        for _ in range(5):
+            provider.record_error_message("before the reset")
+        os.write(done[1], b"1")
+        assert os.read(go[0], 1) == b"r"  # the parent has reset the service
+        provider.record_error_message("after the reset")
+        os.write(done[1], b"2")
+
+    child = run_child(worker)
+    assert os.read(done[0], 1) == b"1"
+    provider.record_error_message("before the reset")
+    assert provider.get_total_errors() == 6
+    provider.reset_error_tracking()
+    assert provider.get_total_errors() == 0  # the worker's state is from the old generation
+    os.write(go[1], b"r")
+    assert os.read(done[0], 1) == b"2"
+    assert wait(child) == 0
+    stats = provider.get_error_stats()
+    assert stats.total_errors == 1
+    assert [e.message for e in stats.entries] == ["after the reset"]
+
+
+def test_a_directory_removed_under_a_running_service_never_fails_a_scrape(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "multiproc"
+    directory.mkdir()
+    provider = MetricsProvider(TrackerConfig(multiprocess_dir=directory))
+    provider.record_error_message("recorded")
+    assert provider.get_total_errors() == 1
+    for path in directory.iterdir():
+        path.unlink()
+    directory.rmdir()
+    provider.record_error_message("recorded")  # into the still-mapped file
+    with caplog.at_level(logging.WARNING, logger="velo_tracker"):
+        assert "velo_error_messages_total 2.0" in provider.get_metrics_text()
+    assert any("cannot list the directory" in r.getMessage() for r in caplog.records)
+    mark_process_dead(999_999_999, directory)  # a hook on a missing directory: a warning, no error

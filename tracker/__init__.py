@@ -9,6 +9,7 @@ from .exposition import make_asgi_app, make_wsgi_app, start_http_server
 from .logging_handler import ErrorTrackingHandler
 from .names import MetricNames
 from .provider import MetricsProvider
+from .ruletable import Rule
 from .stats import ErrorStats, TopError
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "ErrorTrackingHandler",
     "MetricNames",
     "MetricsProvider",
+    "Rule",
     "TopError",
     "TrackerConfig",
     "capture_errors",

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .names import DEFAULT_NAMESPACE, validate_namespace
+from .ruletable import Rule
 
 DEFAULT_BUFFER_CAPACITY = 10
 DEFAULT_MAX_MESSAGE_LENGTH = 256
@@ -23,6 +24,26 @@ DEFAULT_SQL_DURATION_BUCKETS: tuple[float, ...] = (
 MessageHook = Callable[[str], "str | None"]
 #: A user function that maps a message to the text it is grouped (and displayed) by.
 FingerprintFunction = Callable[[str], str]
+
+
+def _validate_rules(disabled: tuple[str, ...], grouping: tuple[Rule, ...], scrub: tuple[Rule, ...]) -> None:
+    """Every name to disable is a rule; every extra rule is a Rule with a free name."""
+    from .fingerprint import GROUPING_RULES
+    from .scrub import SCRUB_RULES
+
+    for kind, extra in (("extra_grouping_rules", grouping), ("extra_scrub_rules", scrub)):
+        for rule in extra:
+            if not isinstance(rule, Rule):
+                raise ValueError(f"{kind} must hold tracker.Rule objects (got {rule!r})")
+    known = {rule.name for rule in (*GROUPING_RULES, *SCRUB_RULES, *grouping, *scrub)}
+    for name in disabled:
+        if not isinstance(name, str) or name not in known:
+            known_list = ", ".join(sorted(known))
+            raise ValueError(f"disabled_rules: unknown rule {name!r}; known rules: {known_list}")
+    names = [rule.name for rule in (*GROUPING_RULES, *SCRUB_RULES, *grouping, *scrub)]
+    taken = sorted({name for name in names if names.count(name) > 1})
+    if taken:
+        raise ValueError(f"extra rule name(s) already taken: {', '.join(taken)}")
 
 
 def _require_int(name: str, value: object, minimum: int) -> None:
@@ -65,6 +86,12 @@ class TrackerConfig:
     multiprocess_dir: str | os.PathLike[str] | None = None
     """Directory of the per-process state files (multi-process mode). ``None`` follows the
     ``PROMETHEUS_MULTIPROC_DIR`` environment variable; ``""`` keeps state in this process only."""
+    disabled_rules: tuple[str, ...] = ()
+    """Names of built-in grouping or scrubbing rules to turn off (see README, Grouping and scrubbing)."""
+    extra_grouping_rules: tuple[Rule, ...] = ()
+    """Your own grouping rules (``tracker.Rule``), tried after the built-in ones."""
+    extra_scrub_rules: tuple[Rule, ...] = ()
+    """Your own scrubbing rules (``tracker.Rule``), tried after the built-in ones."""
 
     def __post_init__(self) -> None:
         validate_namespace(self.namespace)
@@ -99,6 +126,12 @@ class TrackerConfig:
                 "sql_duration_buckets must be positive, strictly increasing numbers "
                 f"(got {self.sql_duration_buckets!r})"
             )
+        for name in ("disabled_rules", "extra_grouping_rules", "extra_scrub_rules"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, (tuple, list, set, frozenset)):
+                raise ValueError(f"{name} must be a sequence (got {value!r})")
+            object.__setattr__(self, name, tuple(value))
+        _validate_rules(self.disabled_rules, self.extra_grouping_rules, self.extra_scrub_rules)
         if math.isinf(buckets[-1]):
             buckets = buckets[:-1]
         object.__setattr__(self, "sql_duration_buckets", buckets)

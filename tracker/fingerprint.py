@@ -1,199 +1,315 @@
 """Group look-alike messages: replace their variable parts with placeholders.
 
 In the manner of Sentry's message parameterization, ``Connection timeout after 31ms to
-10.0.0.7`` becomes ``Connection timeout after <duration> to <ip>``.
+10.0.0.7`` becomes ``Connection timeout after <duration> to <ip>``. The rules are the table
+``GROUPING_RULES`` below, tried in order at each position (the first that matches wins);
+``TrackerConfig(disabled_rules=..., extra_grouping_rules=...)`` removes or adds rules by name.
 
 A token is replaced only when it stands on its own: not glued to a word character before or
-after it, so words that merely contain digits (``utf8``, ``http2``, ``v2``, ``S3``, ``x86_64``,
-``utf-8``) are left alone. Placeholders count as word characters on both sides (``>`` before a
-token and ``<`` after it block it like a letter or digit would), which makes the function
-idempotent: ``fingerprint(fingerprint(x)) == fingerprint(x)``.
-
-Every pattern is linear in the length of the text (no two unbounded quantifiers can trade the
-same characters), and each starts with a literal or a small character class, so the regex
-engine skips quickly to the few places where a token can start.
+after it, so words that merely contain digits (``utf8``, ``http2``, ``S3``, ``x86_64``) are
+left alone. Placeholders count as word characters on both sides (``>`` before a token and
+``<`` after it block it like a letter would), so ``fingerprint(fingerprint(x)) == fingerprint(x)``.
+Quoted strings are replaced only where they are a value (``key='v'``, ``"key": "v"``, a SQL
+literal), never where they name something (``KeyError: 'user_id'``). Host names are kept:
+they tell apart the service that failed.
 """
 
 from __future__ import annotations
 
-import re
+import functools
+from collections.abc import Sequence
 
-from .scrub import REDACTED
+from .ruletable import Rule, RuleSet, select_rules
 
-__all__ = ["PLACEHOLDERS", "fingerprint"]
+__all__ = ["GROUPING_RULES", "PLACEHOLDERS", "Rule", "build_fingerprinter", "fingerprint"]
 
-#: Every placeholder the built-in fingerprint writes.
-PLACEHOLDERS = ("<uuid>", "<ip>", "<email>", "<url>", "<hex>", "<duration>", "<num>", "<str>", "<date>")
+#: Every placeholder the built-in rules write.
+PLACEHOLDERS = (
+    "<uuid>", "<ip>", "<email>", "<url>", "<hex>", "<duration>", "<num>", "<str>", "<date>", "<bool>",
+    "<traceparent>",
+)  # fmt: skip
 
-# -- URLs and e-mail addresses: their own passes, each run only when a substring shows up -----
-_URL = re.compile(
-    r"[A-Za-z](?<![\w>+.-].)[A-Za-z0-9+.-]{0,30}://"
-    r"[^\s\"'<>]*(?<![.,;:!?)\]}])"  # a sentence's closing punctuation is not part of the URL
-)
-_EMAIL = re.compile(r"[\w+-](?<![\w>.+-].)[\w.+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?![\w<-]|\.[\w<])")
-
-# -- everything else: one pass ------------------------------------------------------------------
-# The leading class consumes a token's first character (or, for a hex id that starts with
-# letters, its first digit or its first dash): that is what lets the engine skip through the
-# text. Look-behinds then check which character it was and what stands before the token, and
-# each branch matches the rest of its token. Branch order is precedence: a date wins over a
-# number, and so on. Possessive quantifiers (``*+``) and atomic groups (``(?>...)``) mark
-# where giving characters back could not help, which saves the engine from trying.
-_H = "[0-9a-fA-F]"
+_B = r"(?<![\w>])"  # the token does not continue a word (or a placeholder) before it
+_E = r"(?![\w<])"  # nor after it
+_MON = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_DAY_LONG = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
+_ZONE = r"(?:[+-][0-2]\d:?[0-5]\d|GMT|UTC|UT|[ECMP][SD]T|Z)"
 _H4 = "[0-9a-fA-F]{1,4}"
-_BEFORE = r"(?<![\w>].)"  # the character before the token is not a word character or ">"
-_NOT_AFTER = r"(?<![.-].)"  # nor, for numbers, "." (1.2.3) or "-" (utf-8, item-5)
-_END = r"(?![\w<])"  # the character after the token is not a word character or "<"
-_STRUCTURED_END = r"(?![\w<]|[.:][0-9<])"  # nor, for addresses and dates, a further part
-_FRACTION = r"(?:\.[0-9]+)?"
-_SHORT_UNIT = "(?:ns|us|µs|μs|ms|s|m|h)"
-_LONG_UNIT = (
-    "(?:nanoseconds?|nsecs?|microseconds?|usecs?|milliseconds?|millis|msecs?|ms|us|µs|μs|ns"
-    "|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?)"
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+
+GROUPING_RULES: tuple[Rule, ...] = (
+    Rule(
+        "traceparent",
+        r"""
+        (?<![\w>])
+        # W3C: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
+        (?: 00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]
+          | 1-[0-9a-f]{8}-[0-9a-f]{24}           # AWS X-Ray: 1-67891233-abcdef012345678912345678
+        ) (?![\w<])
+        """,
+        "<traceparent>",
+        "trace ids differ for every request",
+        starts="01",
+    ),
+    Rule(
+        "url",
+        r"""
+        (?<![\w+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://   # https://, postgresql://, s3://
+        [^\s"'<>]{0,2048}                               # up to a space or quote
+        (?<![.,;:!?)\]}])                               # "see http://x.io/a." keeps its period
+        """,
+        "<url>",
+        "paths, hosts and query strings vary per request",
+        starts="A-Za-z",
+        gate="url",
+    ),
+    Rule(
+        "email",
+        r"""
+        (?<![\w.+-])[\w.+-]{1,64}@        # bob.smith+tag@
+        [A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}   # example.co.uk
+        (?![\w<-]|\.[\w<])
+        """,
+        "<email>",
+        "one error per user otherwise",
+        starts="A-Za-z0-9_.+-",
+        gate="email",
+    ),
+    Rule(
+        "date_text",
+        rf"""
+        (?<![\w>])
+        (?:
+            # RFC 822/1123/850 and their kin: Mon, 02 Jan 2006 15:04:05 -0700 / Monday, 02-Jan-06 15:04:05 MST
+            (?:(?:{_DAY_LONG}|{_DAY}),?[ ])? \d{{1,2}}[ -]{_MON}[ -]\d{{2,4}}
+            (?:[ ]\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:[ ]{_ZONE})?)?
+          | # JavaScript Date.toString(), ctime and syslog: Mon Jan 02 2006 14:04:05 GMT-0800 (PST),
+            # Mon Jan  2 15:04:05 2006, Jan 18, 2019, Mon Jan 02, 1999, Jan  2 15:04:05
+            (?:(?:{_DAY_LONG}|{_DAY}),?[ ])? {_MON}[ ]{{1,2}}\d{{1,2}}
+            (?: ,?[ ]\d{{4}}
+                (?:[ ]\d{{1,2}}:\d{{2}}:\d{{2}} (?:[ ]GMT[+-]\d{{4}} (?:[ ]\([^()]{{1,64}}\))? )? )?
+              | [ ]\d{{1,2}}:\d{{2}}:\d{{2}} (?:[ ]\d{{4}})?
+            )
+        ) (?![\w<])
+        """,
+        "<date>",
+        "weekday and month names would split one error by day",
+        starts=r"0-9JFMASONDTW",
+    ),
+    Rule(
+        "datetime_repr",
+        r"""
+        datetime\.datetime\([0-9, ]{1,60}(?:,[ ]?tzinfo=[^()]{0,60}(?:\(\))?)?\)
+        # datetime.datetime(2025, 6, 24, 18, 33)
+        """,
+        "<date>",
+        "a Python datetime's repr is a timestamp",
+        starts="d",
+        gate="datetime",
+    ),
+    Rule(
+        "uuid",
+        r"""
+        (?<![\w>])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![\w<])
+        # 3f2b8a9e-1c4d-4e5f-8a9b-0c1d2e3f4a5b, F47AC10B-58CC-4372-A567-0E02B2C3D479
+        """,
+        "<uuid>",
+        "ids of objects and requests",
+        starts="0-9a-fA-F",
+        gate="hex_run",
+    ),
+    Rule(
+        "date_iso",
+        r"""
+        (?<![\w>.:-])
+        (?: \d{4}-[01]\d-[0-3]\d                  # 2024-01-15
+            (?:[T ][0-2]\d:[0-5]\d(?::[0-5]\d(?:[.,]\d{1,9})?)?)?   # T10:00:00.123
+          | \d{4}[01]\d[0-3]\d[T ][0-2]\d:?[0-5]\d(?::?[0-5]\d(?:[.,]\d{1,9})?)?   # 20060102T150405
+        )
+        (?:Z(?:\d{2}:\d{2})?|[+-][0-2]\d:?[0-5]\d)?   # Z, +02:00, +0100 (Go's "Z07:00" layout too)
+        (?![\w<]|[.:]\d)
+        """,
+        "<date>",
+        "timestamps differ every time",
+        starts="0-9",
+    ),
+    Rule(
+        "time",
+        r"""
+        (?<![\w>.:-])
+        (?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.,]\d{1,9})?)?   # 11:21, 09:08, 23:21:12, 12:31:12.5
+        (?:[ ]?[AaPp][Mm])?                                            # 11:21PM, 12:31 pm
+        (?![\w:<]|\.\d)
+        """,
+        "<date>",
+        "times of day differ every time",
+        starts="0-9",
+    ),
+    Rule(
+        "ipv4",
+        rf"""
+        (?<![\w>.])(?<![\w.]-){_IPV4}(?:/\d{{1,2}})?   # 10.0.0.7, 10.0.0.0/8 (a port stays a number)
+        (?![\w<]|\.\d)
+        """,
+        "<ip>",
+        "one error per client or server otherwise",
+        starts="0-9",
+    ),
+    Rule(
+        "ipv6",
+        rf"""
+        (?<![\w>:.])
+        (?= [0-9a-fA-F:.]{{0,45}}? \d | ::(?![\w:]) )   # some digit, or "::" alone: not "Bee::buzz()"
+        (?: (?:{_H4}:){{7}}{_H4}                                   # 2001:0db8:85a3:0000:0000:8a2e:0370:7334
+          | (?:{_H4}:){{1,6}}:(?:{_H4}(?::{_H4}){{0,5}})?           # 2001:db8::8a2e:370:7334, fc00::
+          | ::(?:ffff(?::0{{1,4}})?:{_IPV4}|{_H4}(?::{_H4}){{0,6}})?   # ::1, ::ffff:192.168.1.1, ::
+          | (?:{_H4}:){{1,4}}:{_IPV4}
+        )
+        (?:%[0-9a-zA-Z]{{1,16}})? (?:/\d{{1,3}})?                     # fe80::1%eth0, fc00::/7
+        (?![\w<:]|\.\d)
+        """,
+        "<ip>",
+        "one error per client or server otherwise",
+        starts="0-9a-fA-F:",
+        gate="ipv6",
+    ),
+    Rule(
+        "ipv6_bracketed",
+        rf"""
+        (?<![\w>])\[(?:(?:{_H4}:){{1,7}}:?|::)(?:{_H4}(?::{_H4}){{0,6}})?\]   # [::1], [2001:db8::1]
+        """,
+        "<ip>",
+        "an IPv6 address in a URL-style host",
+        starts=r"\[",
+    ),
+    Rule(
+        "hex_prefixed",
+        r"""(?<![\w>])0[xX][0-9a-fA-F]+(?![\w<])   # 0x7f3a2b1c, 0xDEADBEEF""",
+        "<hex>",
+        "memory addresses and flags",
+        starts="0",
+    ),
+    Rule(
+        "duration",
+        r"""
+        (?<![\w>.])(?:-(?=\d)|(?<![\w.]-))   # -5ms is a duration; utf-8ms is not
+        \d+(?:\.\d+)?
+        # 31ms, 1.5s, 1h30m, 2m30.5s
+        (?: (?:ns|us|µs|μs|ms|s|m|h|d)(?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h))*
+          | [ ]?(?:nanoseconds?|microseconds?|milliseconds?|millis|msecs?|seconds?|secs?
+                 |minutes?|mins?|hours?|hrs?|days?|weeks?)                     # 5 seconds, 10 ms, 2 days
+        ) (?![\w<]|\.\d)
+        """,
+        "<duration>",
+        "timings differ every time",
+        starts="0-9-",
+    ),
+    Rule(
+        "hex",
+        r"""
+        (?<![\w>])
+        (?: \d[0-9a-f]*[a-f][0-9a-f]*  (?<=[0-9a-f]{4})   # 9af8, 5f8d0d55b54764421b7156c9: a digit first
+          | \d[0-9A-F]*[A-F][0-9A-F]*  (?<=[0-9A-F]{4})   # 9AF8C3BE
+        ) (?![\w<])
+        """,
+        "<hex>",
+        "hashes, commit ids and object ids",
+        starts="0-9",
+    ),
+    Rule(
+        "hex_id",
+        r"""
+        (?<![\w>])
+        (?: [a-f]{1,6}\d[0-9a-f]{0,200} (?<=[0-9a-f]{7})   # a93c7d2, a94a8fe5cc...: letters, then a digit
+          | [A-F]{1,6}\d[0-9A-F]{0,200} (?<=[0-9A-F]{7})
+          | [a-f]{8,128} | [A-F]{8,128}                     # deadbeef: eight hex letters are an id
+        ) (?![\w<])
+        """,
+        "<hex>",
+        "hashes and commit ids that start with a letter (cabcafe, seven letters, is a word)",
+        starts="a-fA-F",
+        gate="hex_run",
+    ),
+    Rule(
+        "number",
+        r"""
+        (?<![\w>.])
+        (?: -(?=\d)                          # -7, value:-17502 (a dash after a word is not a sign)
+          | (?<![A-Za-z]-) | (?=\d\d) )        # 415-908 and maisey-908, but utf-8 keeps its 8
+        \d+(?:\.\d+)?(?:[eE][+-]?\d+)?       # 42, 3.14159, 1e-5
+        (?![\w<]|\.\d)
+        """,
+        "<num>",
+        "counts, sizes and ids",
+        starts="0-9-",
+    ),
+    Rule(
+        "quoted_value",
+        r"""
+        (?: (?<==)                 # key='value', b="0.0.0.0 1 a=True"
+          | (?<=["']:)|(?<=["']:[ ])  # JSON/dict value: {"user": "bob"}, {'user': 'bob'}
+          | (?<=[ ]=[ ])(?!["']-?\d+(?:\.\d+)?["'])   # SQL: name = 'bob' (a quoted number keeps its quotes)
+          | (?<=LIKE[ ])|(?<=like[ ])
+        )
+        (?!"\[REDACTED\]"|'\[REDACTED\]')   # a redacted value stays readable
+        (?: "[^"\\\n]*(?:\\.[^"\\\n]*)*" | '[^'\\\n]*(?:\\.[^'\\\n]*)*' )
+        (?![\w<])
+        """,
+        "<str>",
+        "values differ; a quoted name (KeyError: 'user_id') is kept because it tells bugs apart",
+        starts="\"'",
+    ),
+    Rule(
+        "bool_value",
+        r"""
+        (?P<pre>=|["']:[ ]?)                   # enabled=true, {"dogs are great": true}
+        (?:true|false|True|False)(?![\w<])
+        """,
+        "<bool>",
+        "a flag's value in key=value form",
+        starts="=\"'",
+    ),
 )
-# After a number: "ms", "1h30m", " seconds"...
-_DURATION_UNIT = (
-    rf"(?=[ ]?[nuµμmshdw])(?:{_SHORT_UNIT}(?:[0-9]+{_FRACTION}{_SHORT_UNIT})*|[ ]?{_LONG_UNIT})"
-    r"(?![\w<]|\.[0-9<])"
-)
-# After a number that nothing longer (a range, an address, a date) continues.
-_PLAIN_NUMBER_END = r"(?![\w<]|[.:-][\w<:])"
-# After a number with an exponent or a range ("1e5", "5-10", "1-800-555-0199").
-_NUMBER_TAIL = rf"(?:[eE][+-]?[0-9]+)?(?:-[0-9]+{_FRACTION})*(?![\w<]|\.[\w<])"
-_UUID_AFTER_8 = rf"-{_H}{{4}}-{_H}{{4}}-{_H}{{4}}-{_H}{{12}}{_END}"
-_IPV4 = r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}"
-_IPV6_END = r"(?![\w<:]|\.[0-9<])"
-# An IPv6 address after its first group: seven more, or "::" somewhere, maybe ending in IPv4.
-_IPV6_TAIL = (
-    rf"(?:(?::{_H4}){{7}}|(?::{_H4}){{5}}:{_IPV4}"
-    rf"|(?::{_H4}){{0,5}}::(?:(?:{_H4}:){{0,4}}{_IPV4}|{_H4}(?::{_H4}){{0,5}})?)"
-)
-# An IPv6 address that starts with "::", after its first colon.
-_IPV6_AFTER_COLON = rf":(?:(?:{_H4}:){{0,5}}{_IPV4}|{_H4}(?::{_H4}){{0,6}})?"
 
 
-def _hex_id_after_letters(k: int) -> str:
-    """A uuid, IPv6 address or hex id that starts with ``k`` hex letters, after its first digit."""
-    branches = [rf"{_H}{{{7 - k}}}{_UUID_AFTER_8}(?P<uuid_{k}>)"]
-    if k <= 3:
-        branches.append(rf"(?<![.:].{{{k + 1}}}){_H}{{0,{3 - k}}}{_IPV6_TAIL}{_IPV6_END}(?P<ipv6_{k}>)")
-    branches.append(rf"(?={_H}{{{max(0, 6 - k)}}}){_H}*+{_END}(?P<hex_{k}>)")
-    return rf"(?<![\w>].{{{k + 1}}})(?<=[a-fA-F]{{{k}}}.)(?:{'|'.join(branches)})"
+# -- gates: cheap tests of the whole text; a rule behind a failed gate is not tried ---------------
+GROUPING_GATES = ("url", "email", "datetime", "ipv6", "hex_run")
+_URL, _EMAIL, _DATETIME, _IPV6, _HEX_RUN = (1 << i for i in range(len(GROUPING_GATES)))
+_HEX_MAP = bytes(0x68 if chr(i) in "0123456789abcdefABCDEF" else 0x20 for i in range(256))
 
 
-_TOKENS = re.compile(
-    "[0-9\"'\\[:-]"
-    # Nothing starts right after a digit or a letter other than a-f (inside a word or number),
-    # except at a dash: the end of a uuid's first group.
-    "(?<![0-9g-zG-Z_>][^-])"
-    "(?:"
-    + _BEFORE
-    + "(?:"
-    # -- a token starting with a digit -------------------------------------------------------
-    + r"(?<=[0-9])(?:"
-    # the common case first: a number or duration that nothing longer continues
-    + rf"{_NOT_AFTER}[0-9]*+(?>{_FRACTION})(?:{_DURATION_UNIT}(?P<duration>)|{_PLAIN_NUMBER_END}(?P<num>))"
-    # then the structured tokens, most common first (none can start like another)
-    + rf"|{_NOT_AFTER}(?:"
-    + rf"[0-9]{{0,2}}(?:\.[0-9]{{1,3}}){{3}}(?::[0-9]{{1,5}})?{_STRUCTURED_END}(?P<ipv4>)"
-    + r"|[0-9]{3}-[01][0-9]-[0-3][0-9]"  # 2024-01-15, 2024-01-15T10:00:00.123+02:00
-    + r"(?:[T ][0-2][0-9]:[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]{1,9})?)?"
-    + r"(?:Z|[+-][0-2][0-9](?::?[0-5][0-9])?)?)?"
-    + rf"{_STRUCTURED_END}(?P<date>)"
-    + rf"|(?<!:.)[0-9]?:[0-5][0-9]:[0-5][0-9](?:[.,][0-9]{{1,9}})?{_STRUCTURED_END}(?P<time>)"
-    + ")"
-    + rf"|{_H}{{7}}{_UUID_AFTER_8}(?P<uuid>)"
-    # an IPv6 address before a number: "2001:db8::1" is not "2001" and the rest
-    + rf"|{_NOT_AFTER}(?:"
-    + rf"(?<!:.){_H}{{0,3}}{_IPV6_TAIL}{_IPV6_END}(?P<ipv6>)"
-    + rf"|[0-9]*{_FRACTION}{_NUMBER_TAIL}(?P<long_num>)"
-    + ")"
-    + rf"|(?<=0)[xX]{_H}+{_END}(?P<hex_0x>)"
-    + rf"|(?={_H}{{6}}){_H}*+{_END}(?P<hex>)"
-    + ")"
-    # -- a minus sign: a negative number or duration ------------------------------------------
-    + rf"|(?<=-){_NOT_AFTER}[0-9]+{_FRACTION}"
-    + rf"(?:{_DURATION_UNIT}(?P<neg_duration>)|{_NUMBER_TAIL}(?P<neg_num>))"
-    # -- quoted strings -------------------------------------------------------------------------
-    + r"|(?<=\")[^\"\\]*+(?:\\.[^\"\\]*+)*+\"" + _END + "(?P<double_quoted>)"
-    + r"|(?<=')[^'\\]*+(?:\\.[^'\\]*+)*+'" + _END + "(?P<single_quoted>)"
-    # -- "::1" and "[::1]:8080" -----------------------------------------------------------------
-    + rf"|(?<=:)(?<![.:].){_IPV6_AFTER_COLON}{_IPV6_END}(?P<ipv6_colon>)"
-    + rf"|(?<=\[)(?:{_H}{_H}{{0,3}}{_IPV6_TAIL}|:{_IPV6_AFTER_COLON})\](?::[0-9]{{1,5}})?{_END}"
-    + "(?P<ipv6_bracket>)"
-    + ")"
-    # -- a hex id starting with 1-6 letters, found at its first digit (see _MARK) ---------------
-    + r"|(?<=[a-fA-F][0-9])(?:"
-    + "|".join(_hex_id_after_letters(k) for k in range(1, 7))
-    + ")"
-    # -- a uuid whose first group has no digit in its first seven characters, found at its dash --
-    + rf"|(?<=-)(?<![\w>].{{9}})(?<={_H}{{8}}.){_H}{{4}}-{_H}{{4}}-{_H}{{4}}-{_H}{{12}}{_END}(?P<uuid_8>)"
-    + ")",
-    re.DOTALL,
-)
-
-# Written before the placeholder of a token that started ``k`` characters before the match,
-# with ``k`` as a digit: those characters were already copied to the output, and
-# ``_drop_prefixes`` removes them. Text that holds the mark itself is done piece by piece.
-_MARK = "\x00"
-_PLACEHOLDER_BY_KIND = {
-    "duration": "<duration>",
-    "num": "<num>",
-    "uuid": "<uuid>",
-    "date": "<date>",
-    "time": "<date>",
-    "ipv4": "<ip>",
-    "ipv6": "<ip>",
-    "long_num": "<num>",
-    "hex_0x": "<hex>",
-    "hex": "<hex>",
-    "neg_duration": "<duration>",
-    "neg_num": "<num>",
-    "ipv6_bracket": "<ip>",
-    "uuid_8": f"{_MARK}8<uuid>",
-}
-for _k in range(1, 7):
-    for _kind, _placeholder in (("uuid", "<uuid>"), ("ipv6", "<ip>"), ("hex", "<hex>")):
-        _PLACEHOLDER_BY_KIND[f"{_kind}_{_k}"] = f"{_MARK}{_k}{_placeholder}"
-# Indexed by the number of the (empty) group that closes each branch; None: decided by _replace.
-_KIND_BY_GROUP = {index: kind for kind, index in _TOKENS.groupindex.items()}
-_PLACEHOLDER_BY_GROUP: tuple[str | None, ...] = tuple(
-    _PLACEHOLDER_BY_KIND.get(_KIND_BY_GROUP.get(index, "")) for index in range(_TOKENS.groups + 1)
-)
-_QUOTED_REDACTED = (f'"{REDACTED}"', f"'{REDACTED}'")
-_DIGIT = re.compile("[0-9]")
+def grouping_gates(text: str) -> int:
+    """Bit mask of the gates ``text`` passes (bit ``i``: ``GROUPING_GATES[i]``)."""
+    key = 0
+    if "://" in text:
+        key = _URL
+    if "@" in text:
+        key |= _EMAIL
+    if "datetime(" in text:
+        key |= _DATETIME
+    if "::" in text or text.count(":") >= 5:  # an IPv6 address has "::" or seven colons
+        key |= _IPV6
+    # seven hex digits in a row: a uuid, hash or commit id that starts with a letter may be there
+    if b"hhhhhhh" in text.encode("utf-8", "surrogatepass").translate(_HEX_MAP):
+        key |= _HEX_RUN
+    return key
 
 
-def _replace(match: re.Match[str], placeholders: tuple[str | None, ...] = _PLACEHOLDER_BY_GROUP) -> str:
-    placeholder = placeholders[match.lastindex]  # type: ignore[index]
-    if placeholder is not None:
-        return placeholder
-    token = match.group()
-    if token[0] in "\"'":
-        # A redacted value stays readable: it says a secret was there.
-        return token if token in _QUOTED_REDACTED else "<str>"
-    # "::" alone, or "::beef": not an address without a digit.
-    return "<ip>" if _DIGIT.search(token) else token
+def build_fingerprinter(disabled: Sequence[str] = (), extra: Sequence[Rule] = ()) -> RuleSet:
+    """The grouping rules of one configuration, compiled (once per distinct configuration)."""
+    return _build(tuple(disabled), tuple(extra))
 
 
-def _drop_prefixes(text: str) -> str:
-    pieces = text.split(_MARK)
-    for i in range(1, len(pieces)):
-        count = ord(pieces[i][0]) - 48
-        pieces[i - 1] = pieces[i - 1][:-count]
-        pieces[i] = pieces[i][1:]
-    return "".join(pieces)
+@functools.lru_cache(maxsize=16)  # providers with the same settings share the compiled rules
+def _build(disabled: tuple[str, ...], extra: tuple[Rule, ...]) -> RuleSet:
+    return RuleSet(select_rules(GROUPING_RULES, disabled, extra, "grouping"), GROUPING_GATES, grouping_gates)
+
+
+_DEFAULT = build_fingerprinter()
 
 
 def fingerprint(text: str) -> str:
-    """``text`` with its variable parts (ids, addresses, numbers, quoted strings...) as placeholders."""
-    if _MARK in text:
-        return _MARK.join(map(fingerprint, text.split(_MARK)))
-    if "://" in text:
-        text = _URL.sub("<url>", text)
-    if "@" in text:
-        text = _EMAIL.sub("<email>", text)
-    text = _TOKENS.sub(_replace, text)
-    if _MARK in text:
-        text = _drop_prefixes(text)
-    return text
+    """``text`` with its variable parts (ids, addresses, numbers, quoted values...) as placeholders."""
+    return _DEFAULT.apply(text)

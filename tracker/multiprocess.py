@@ -659,7 +659,8 @@ class _MappedFile:
         if expected != size:
             raise ValueError(f"size {size} does not match its layout ({expected})")
         self.layout = layout
-        self.keys: dict[tuple[str, int], tuple] = {}  # (region, slot) -> (version, [generation,] key)
+        self.keys: dict[tuple[str, int], tuple] = {}  # SQL: (region, slot) -> (length, name)
+        self.slot_keys: dict[str, list] = {}  # errors: region -> per slot (version, generation, key)
 
     def words(self, name: str, count: int, fmt: str = "Q") -> memoryview:
         at = self.layout.offsets[name]  # type: ignore[attr-defined]
@@ -716,7 +717,12 @@ class _Directory:
             return []
 
     def _list(self) -> list[_MappedFile] | None:
-        names = [n for n in os.listdir(self._directory) if n.startswith(self._prefix) and n.endswith(".mmap")]
+        try:
+            listing = os.listdir(self._directory)
+        except OSError as exc:  # the directory was removed under a running service
+            self.warnings.once(self._directory, f"cannot list the directory ({exc}); reading the open files")
+            listing = list(self._files)
+        names = [n for n in listing if n.startswith(self._prefix) and n.endswith(".mmap")]
         present = set(names)
         for name in [n for n in self._files if n not in present]:
             self._files.pop(name).close()
@@ -738,10 +744,15 @@ class _Directory:
 
 
 def _read_slots(file: _MappedFile, region: str, stride: int, with_floats: bool,
-                generation: int) -> list[tuple[str, list]]:
-    """``(key, slot words)`` of every occupied slot of a region whose version is even and
+                generation: int) -> tuple[list[tuple[str, int]], list[int], list[float] | None]:
+    """``(key, first word of its slot)`` of every occupied slot of a region whose version is even and
     unchanged around the read. Slots caught mid-change are read again; one still changing
-    after every attempt (its writer killed halfway) is skipped with one warning."""
+    after every attempt (its writer killed halfway) is skipped with one warning.
+
+    Keys are decoded once per (slot, version, generation) and remembered, so a scrape of a
+    file whose keys did not change decodes nothing; versions are checked in bulk, from a
+    second copy of the region taken after the keys were read.
+    """
     layout: _ErrorsLayout = file.layout  # type: ignore[assignment]
     count = layout.capacity if region == "b" else layout.top_capacity
     at = layout.offsets[f"{region}_slots"]
@@ -749,45 +760,53 @@ def _read_slots(file: _MappedFile, region: str, stride: int, with_floats: bool,
     floats = file.view[at:at + 8 * stride * count].cast("d") if with_floats else None
     key_bytes = layout.key_bytes
     keys_at = layout.offsets[f"{region}_keys"]
-    cache = file.keys
-    out: list[tuple[str, list]] = []
+    cache = file.slot_keys.get(region)
+    if cache is None:
+        cache = file.slot_keys[region] = [None] * count  # slot -> (version, generation, key)
+    view = file.view
+    out: list[tuple[str, int]] = []
+    flat: list[int] = []
+    reals: list[float] | None = None
     pending: list[int] | None = None
     for attempt in range(_READ_ATTEMPTS):
         flat = words.tolist()
         reals = floats.tolist() if floats is not None else None
-        indices = range(count) if pending is None else pending
+        # (a used slot's count is at least 1)
+        indices = [i for i, c in enumerate(flat[1::stride]) if c] if pending is None else pending
         pending = []
+        read: list[tuple[int, str]] = []
         for index in indices:
             base = index * stride
-            if not flat[base + 1]:
-                continue  # empty (a used slot's count is at least 1)
             version = flat[base]
+            cached = cache[index]
+            if cached is not None and cached[0] == version and cached[1] == generation:
+                read.append((index, cached[2]))
+                continue
             length = flat[base + stride - 1]
             if version & 1 or length > key_bytes:
                 pending.append(index)
                 continue
-            cached = cache.get((region, index))
-            if cached is not None and cached[0] == version and cached[1] == generation:
-                key = cached[2]
-            else:  # (a reset zeroes the versions: the generation tells the keys apart)
-                start = keys_at + index * key_bytes
-                key = bytes(file.view[start:start + length]).decode("utf-8", "surrogatepass")
-                cache[(region, index)] = (version, generation, key)
-            if words[base] != version:
-                pending.append(index)
-                continue
-            values = flat[base:base + stride]
-            if reals is not None:
-                values[2], values[3] = reals[base + 2], reals[base + 3]
-            out.append((key, values))
+            start = keys_at + index * key_bytes
+            key = bytes(view[start:start + length]).decode("utf-8", "surrogatepass")
+            cache[index] = (version, generation, key)
+            read.append((index, key))
+        after = words.tolist()
+        if after[::stride] == flat[::stride]:
+            out.extend((key, index * stride) for index, key in read)
+        else:
+            for index, key in read:
+                if after[index * stride] != flat[index * stride]:
+                    pending.append(index)
+                else:
+                    out.append((key, index * stride))
         if not pending:
-            return out
+            return out, flat, reals
         if attempt:
             time.sleep(0)
     for index in pending:
-        cache.pop((region, index), None)
+        cache[index] = None
     _SKIPPED_SLOTS.once(file.path, f"{len(pending)} slot(s) left half-written (a process killed mid-update?)")
-    return out
+    return out, flat, reals
 
 
 _SKIPPED_SLOTS = _Warnings()
@@ -845,7 +864,8 @@ class _ErrorsReader:
                     time.sleep(0)
                     continue
                 return None
-            rows = [(key, v[1], v[3], v[2]) for key, v in _read_slots(file, "b", _B_WORDS, True, before)]
+            slots, flat, reals = _read_slots(file, "b", _B_WORDS, True, before)
+            rows = [(key, flat[b + 1], reals[b + 3], reals[b + 2]) for key, b in slots]  # type: ignore[index]
             estimated = header[_H_FLAGS] & _FLAG_ESTIMATED
             exact_count = min(header[_H_EXACT_COUNT], layout.exact_limit + 1)
             exact_at = layout.offsets["exact"]
@@ -858,12 +878,9 @@ class _ErrorsReader:
             if file.archive:
                 total = header[_H_TOTAL]  # merged summaries keep only the largest counts
             if include_top:
-                counts: dict[str, int] = {}
-                errors: dict[str, int] = {}
-                for key, v in _read_slots(file, "t", _T_WORDS, False, before):
-                    counts[key] = v[1]
-                    if v[2]:
-                        errors[key] = v[2]
+                slots, words, _ = _read_slots(file, "t", _T_WORDS, False, before)
+                counts = {key: words[b + 1] for key, b in slots}
+                errors = {key: words[b + 2] for key, b in slots if words[b + 2]}
                 # Once a key was replaced some monitored key always carries an error, and the
                 # smallest count bounds every key not monitored.
                 top = (counts, errors, min(counts.values()) if errors else 0)
@@ -1059,8 +1076,13 @@ def mark_process_dead(pid: int, path: str | os.PathLike[str] | None = None) -> N
         raise ValueError(f"mark_process_dead needs the multi-process directory (pass path= or set {ENV_VAR})")
     if _running(pid):
         return
+    try:
+        listing = os.listdir(directory)
+    except OSError as exc:
+        _log.warning("velo-tracker: mark_process_dead(%d): cannot list %r (%s)", pid, directory, exc)
+        return
     groups: dict[tuple[str, str], list[str]] = {}
-    for name in os.listdir(directory):
+    for name in listing:
         parts = name.split(".")
         if parts[0] != "velo-tracker" or len(parts) < 6 or parts[3] != str(pid):
             continue

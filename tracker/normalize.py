@@ -6,9 +6,9 @@ import logging
 from collections import OrderedDict
 
 from .config import TrackerConfig
-from .fingerprint import fingerprint
+from .fingerprint import build_fingerprinter
 from .names import LOGGER_NAME
-from .scrub import scrub_secrets
+from .scrub import build_scrubber
 from .text import ELLIPSIS, fold_line, to_text, truncate
 
 __all__ = ["EMPTY_MESSAGE", "RAW_LENGTH_LIMIT", "UNPROCESSABLE_MESSAGE", "MessageNormalizer"]
@@ -51,7 +51,12 @@ class MessageNormalizer:
     """
 
     def __init__(self, config: TrackerConfig) -> None:
-        self._scrub = config.scrub_secrets
+        # The rule tables of this configuration, compiled once.
+        self._scrub = build_scrubber(tuple(config.disabled_rules), tuple(config.extra_scrub_rules)).apply
+        self._fingerprint_rules = build_fingerprinter(
+            tuple(config.disabled_rules), tuple(config.extra_grouping_rules)
+        ).apply
+        self._scrubbing = config.scrub_secrets
         self._hook = config.before_record
         self._fingerprinting = config.fingerprinting
         self._fingerprint_function = config.fingerprint_function
@@ -103,8 +108,8 @@ class MessageNormalizer:
 
     def _process(self, raw: str) -> str | None:
         text = raw if len(raw) <= RAW_LENGTH_LIMIT else _cap(raw)
-        if self._scrub:
-            text = scrub_secrets(text)
+        if self._scrubbing:
+            text = self._scrub(text)
         if self._hook is not None:
             hooked = self._run_hook(text)
             if hooked is None:
@@ -113,7 +118,7 @@ class MessageNormalizer:
         text = fold_line(text)
         if self._fingerprinting:
             if self._fingerprint_function is None:
-                text = fingerprint(text)
+                text = self._fingerprint(text)
             else:
                 text = self._run_fingerprint_function(text)
         if len(text) > self._max_length:
@@ -154,15 +159,19 @@ class MessageNormalizer:
                 "tracker: fingerprint_function raised %s; the built-in fingerprint is used",
                 type(exc).__name__,
             )
-            return fingerprint(text)
+            return self._fingerprint(text)
         if not isinstance(result, str):
             self._warn_once(
                 "fingerprint",
                 "tracker: fingerprint_function returned %s instead of str; the built-in fingerprint is used",
                 type(result).__name__,
             )
-            return fingerprint(text)
+            return self._fingerprint(text)
         return fold_line(_cap(str.__str__(result)))
+
+    def _fingerprint(self, text: str) -> str:
+        # Only the first max_message_length characters are kept: the rules stop there.
+        return self._fingerprint_rules(text, self._max_length + 1)
 
     def _warn_once(self, kind: str, message: str, *args: object, exc_info: bool = False) -> None:
         if kind in self._warned:

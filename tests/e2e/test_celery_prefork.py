@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import celery
 import pytest
 
 from tests.e2e.workload import KINDS, error_text
@@ -25,7 +26,6 @@ from tracker.multiprocess import process_totals
 TASKS = 40
 TIMEOUT = 90.0
 
-celery = pytest.importorskip("celery")
 
 
 @pytest.fixture

@@ -113,7 +113,10 @@ class Scenario:
     def memory_exhausted(self) -> tuple[float, str]:
         megabytes = self.random.randint(64, 4096)
         instrument = self.random.choice(_INSTRUMENTS)
-        return 0.05, f"Out of memory: cannot allocate {megabytes} MB for order book snapshot '{instrument}'"
+        # instrument='...' is a value (grouped as <str>); a bare quoted name would split types
+        return 0.05, (
+            f"Out of memory: cannot allocate {megabytes} MB for order book snapshot instrument='{instrument}'"
+        )
 
     def password_rejected(self) -> tuple[float, str]:
         trader = self.random.choice(_TRADERS)

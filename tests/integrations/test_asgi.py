@@ -121,8 +121,11 @@ def test_the_same_exception_propagates_to_the_server() -> None:
 
 def test_default_pipeline_groups_one_exception_across_urls() -> None:
     provider = MetricsProvider()
-    asyncio.run(fetch_all(make_fastapi(provider), ("/users/1", "/users/zzz")))
-    assert provider.get_top_errors(10) == reference("KeyError: 'user_id'", "KeyError: 'user_id'")
+    asyncio.run(fetch_all(make_fastapi(provider), ("/users/1", "/users/zzz", "/sync/7", "/sync/8")))
+    assert provider.get_top_errors(10) == reference(
+        "KeyError: 'user_id'", "KeyError: 'user_id'", "ValueError: bad user 7", "ValueError: bad user 8"
+    )
+    assert provider.get_top_errors(10) == [("KeyError: 'user_id'", 2), ("ValueError: bad user <num>", 2)]
 
 
 def test_metrics_mounted_in_fastapi() -> None:

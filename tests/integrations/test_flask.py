@@ -93,6 +93,8 @@ def test_default_pipeline_groups_the_same_exception_on_different_urls() -> None:
     assert provider.get_top_errors(10) == reference(
         "KeyError: 'user_id'", "KeyError: 'user_id'", "KeyError: 'order_id'"
     )
+    # One type for the same key on different URLs, another for another key.
+    assert provider.get_top_errors(10) == [("KeyError: 'user_id'", 2), ("KeyError: 'order_id'", 1)]
 
 
 def test_handled_errors_and_4xx_are_not_recorded(root_handler) -> None:

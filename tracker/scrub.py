@@ -189,6 +189,14 @@ _SECRET_PART = r"""(?i:
   | signature | hmac(?:[_-]?key)? | jwt | session(?:[_-]?id)? | sess(?:ion)?id | cookie
   | client[_-]?secret | dsn | conn(?:ection)?[_-]?string
 )"""
+# The first two letters of every word of _SECRET_PART, case-sensitive: a case-insensitive list
+# of words is slow to fail, and most word starts are not secret words (pass pwd private, secret
+# session signature, token, api access auth, credentials cookie client conn, hmac, jwt, dsn).
+# (Case-insensitive matching also takes \u0130 and \u0131 for an i, \u017f for an s.)
+_I, _S = r"Ii\u0130\u0131", r"Ss\u017f"
+_SECRET_FIRST_TWO = (
+    rf"[Pp][AaWwRr]|[Ss][Ee{_I}]|[Tt][Oo]|[Aa][PpCcUu]|[Cc][RrOoLl]|[Hh][Mm]|[Jj][Ww]|[Dd][{_S}]"
+)
 # Short names that are a secret only as the last part of a key: hmac_key, X-Sig, bare key=...
 _SHORT_PART = r"(?i:key|sig|sid|otp|pin|salt)"
 # The part ends there: not followed by a lowercase letter, nor by a capital after a capital.
@@ -270,7 +278,8 @@ _AFTER_COLON = r"(?:(?<=:)|(?<=:\s)|(?<=:\s\s)|(?<=:\s\s\s))"
 _NOT_AFTER_COLON = r"(?<!:)(?<!:\s)(?<!:\s\s)(?<!:\s\s\s)"
 
 _KEY_VALUE = rf"""
-    (?={_JOINED})                                  # something joins the key: a cheap first test
+    (?={_SECRET_FIRST_TWO})                        # the first two letters of a secret word: the cheapest test
+    (?={_JOINED})                                  # something joins the key: a cheap second test
     {_NOT_SECRET_BEFORE}
     (?P<pre> {_SECRET_PART} {_PART_END} (?!{_NOT_SECRET_SUFFIX}) [\w.-]{{0,40}}?(?<![_.-])
         {_ASSIGN}                                    # DB_PASSWORD_PROD=, mySecretString: , "api_key": "
@@ -285,6 +294,7 @@ _KEY_VALUE = rf"""
 """
 
 _SHORT_KEY_VALUE = rf"""
+    (?=[Kk][Ee]|[Ss][Aa{_I}]|[Oo][Tt]|[Pp][{_I}])   # key, sig, sid, salt, otp, pin: the cheapest test
     (?={_JOINED})
     {_NOT_SECRET_BEFORE}
     (?P<pre> {_SHORT_PART} {_PART_END} {_ASSIGN} (?:\\?["'`])? )   # hmac_key=, X-Sig: , key="
@@ -295,6 +305,7 @@ _SHORT_KEY_VALUE = rf"""
 
 _AUTHORIZATION = (
     r"""
+    (?=[Aa][Uu]|[Pp][Rr]|[Xx]-)                    # authorization, proxy-authorization, x-: the cheapest test
     (?=[\w-]{1,40}+["'`]?\s{0,3}[:=])                # a separator ends the header name
     (?P<pre>(?i:(?:proxy-)?authorization|x-(?:api|auth)-(?:key|token)) ["'`]? \s{0,3} [:=] \s{0,3} ["'`]?)
     (?! (?i:[a-z][\w-]{0,30}[ ]+realm=) )         # WWW-Authenticate-style challenges
@@ -339,6 +350,7 @@ _CLI_SHORT = r"""
 
 _PROSE = (
     r"""
+    (?=[Pp][Aa]|[Ss][Ee]|[Aa][PpCc]|[Tt][Oo])      # password passwd passphrase, secret, api access, token
     (?P<pre>(?i:password|passwd|passphrase|secret|api[ _-]?key|access[ _-]?token|token)
         (?:[ ](?:is|was|=))?[ ]+)
     (?!"""

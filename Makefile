@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all generate check test lint demo bench clean
+.PHONY: all generate check test test-library lint demo bench clean
 
 all: generate
 
@@ -25,7 +25,25 @@ check: lint
 	$(BIN)/velo-tracker check --strict
 	$(BIN)/pytest
 
-test: check
+# The library's own tests again, in a virtual environment holding only what the library needs
+# (prometheus-client) plus pytest and hypothesis: proves no framework or bundle tool is required.
+LIBRARY_VENV ?= .venv-library
+LIBRARY_TESTS := tests/test_buffer.py tests/test_exposition.py tests/test_fingerprint.py \
+	tests/test_logging_handler.py tests/test_normalize.py tests/test_provider.py tests/test_scrub.py \
+	tests/test_sketches.py tests/test_text.py tests/test_tracking.py tests/test_tracking_drops.py \
+	tests/test_tracking_load.py tests/test_tracking_merge.py tests/test_tracking_model.py \
+	tests/test_tracking_multiprocess.py tests/e2e/test_serving.py
+
+$(LIBRARY_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(LIBRARY_VENV)
+	$(LIBRARY_VENV)/bin/pip install -q -e . pytest hypothesis
+	touch $@
+
+test-library: $(LIBRARY_VENV)/.installed
+	$(LIBRARY_VENV)/bin/python -c "import importlib.util as u, sys; extra = [m for m in ('yaml', 'grafanalib', 'flask', 'django', 'starlette', 'celery') if u.find_spec(m)]; sys.exit(f'not library-only: {extra}' if extra else 0)"
+	$(LIBRARY_VENV)/bin/pytest -q -p no:cacheprovider $(LIBRARY_TESTS)
+
+test: check test-library
 
 # Docker compose when a Docker engine answers (and .env sets Grafana's password), else the native runner.
 demo: $(STAMP)
@@ -38,4 +56,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LIBRARY_VENV) .pytest_cache .ruff_cache .hypothesis

@@ -32,7 +32,15 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.support import PROJECT_ROOT, require_binary
+from tests.support import (  # re-exported: end-to-end tests import these from here
+    PROJECT_ROOT,
+    SLOW_WAIT,
+    get_json,
+    http,
+    post_json,
+    require_binary,
+    wait_until,
+)
 from tracker.bundle.config import BundleConfig, demo_config
 from tracker.demo.runner import Binaries, DemoStack, Ports, StackError
 
@@ -45,8 +53,6 @@ E2E_INTERVAL = "1s"
 E2E_INTERVAL_SECONDS = 1.0
 START_ATTEMPTS = 3
 PROCESS_TIMEOUT = 30.0
-#: A wait longer than this is reported as a warning.
-SLOW_WAIT = 15.0
 
 
 def e2e_config(base: BundleConfig | None = None) -> BundleConfig:
@@ -63,72 +69,6 @@ def e2e_config(base: BundleConfig | None = None) -> BundleConfig:
         ),
         alertmanager=dataclasses.replace(config.alertmanager, group_wait="1s", group_interval="1s"),
     )
-
-
-# -- waiting -------------------------------------------------------------------------------
-
-def wait_until(check: Callable[[], T], timeout: float, what: str | Callable[[], str],
-               interval: float = 0.2) -> T:
-    """Poll ``check`` until it returns a truthy value (returned) or ``timeout`` seconds pass.
-
-    Exceptions from ``check`` count as "not yet"; the last one is reported on timeout.
-    ``what`` names what is awaited; a callable is called only to report a timeout or a slow
-    wait (for diagnostics that cost queries).
-    """
-    started = time.monotonic()
-    deadline = started + timeout
-    last: object = None
-    while True:
-        try:
-            value = check()
-            if value:
-                elapsed = time.monotonic() - started
-                if elapsed > SLOW_WAIT:  # shown in pytest's summary: a hint before it becomes a timeout
-                    warnings.warn(f"slow wait ({elapsed:.1f}s of {timeout:.0f}s) for {_describe(what)}",
-                                  stacklevel=2)
-                return value
-            last = value
-        except Exception as exc:  # reported below, on timeout
-            last = exc
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {_describe(what)}\n"
-                                 f"(last: {last!r})")
-        time.sleep(interval)  # poll interval, bounded by the deadline above
-
-
-def _describe(what: str | Callable[[], str]) -> str:
-    if isinstance(what, str):
-        return what
-    try:
-        return what()
-    except Exception as exc:  # diagnostics must not hide the failure they describe
-        return f"(diagnostics failed: {exc!r})"
-
-
-# -- HTTP clients ----------------------------------------------------------------------------
-
-def http(method: str, url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def get_json(url: str) -> Any:
-    status, body = http("GET", url)
-    assert status == 200, f"GET {url}: HTTP {status}: {body[:500]!r}"
-    return json.loads(body)
-
-
-def post_json(url: str, body: Any = None) -> Any:
-    status, data = http("POST", url, body if body is not None else {})
-    assert status == 200, f"POST {url}: HTTP {status}: {data[:500]!r}"
-    return json.loads(data)
 
 
 @dataclass
@@ -267,9 +207,12 @@ def running_stack(
     raise AssertionError(f"the demo stack did not start in {START_ATTEMPTS} attempts: {last_error}")
 
 
-@pytest.fixture(scope="module")
-def stack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RunningStack]]:
-    """Start stacks for a test module: ``stack_factory(app_options=[...])``; all stopped at its end."""
+@contextlib.contextmanager
+def running_stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RunningStack]]:
+    """Start stacks with ``start(app_options=[...])``; all are stopped when the block ends.
+
+    ``tests/conftest.py`` wraps this in the module-scoped ``stack_factory`` fixture.
+    """
     with contextlib.ExitStack() as exits:
         def start(app_options: Sequence[str] = (), config: BundleConfig | None = None) -> RunningStack:
             workdir = tmp_path_factory.mktemp("stack")

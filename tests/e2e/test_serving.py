@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import wait_until
+from tests.support import wait_until
 from tracker import MetricsProvider, TrackerConfig, start_http_server
 from tracker.exposition import (
     DEFAULT_BACKLOG,
